@@ -1,0 +1,69 @@
+"""Recurrent configs: valid defaults, a clear ValueError naming the field for each bad value."""
+
+import pytest
+from transformers import AutoConfig, AutoModelForCausalLM
+
+import hf_seq
+
+
+@pytest.mark.parametrize("config_class", [hf_seq.RNNConfig, hf_seq.LSTMConfig, hf_seq.GRUConfig])
+def test_defaults_build_a_working_model_and_round_trip(tmp_path, config_class):
+    config = config_class()
+    assert config.model_type.startswith("hf_seq_")
+    model = AutoModelForCausalLM.from_config(config)
+    assert model.config.vocab_size == 16000
+    config.save_pretrained(tmp_path)
+    reloaded = AutoConfig.from_pretrained(tmp_path)
+    assert type(reloaded) is config_class
+    assert reloaded.to_diff_dict() == config.to_diff_dict()
+    assert reloaded.hidden_size == config.hidden_size and reloaded.auto_map == config.auto_map
+
+
+def test_model_types_are_distinct():
+    types = {hf_seq.RNNConfig.model_type, hf_seq.LSTMConfig.model_type, hf_seq.GRUConfig.model_type}
+    assert len(types) == 3
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("vocab_size", 0),
+        ("vocab_size", 12.5),
+        ("embedding_size", -4),
+        ("hidden_size", 0),
+        ("num_hidden_layers", 0),
+        ("num_hidden_layers", True),
+        ("dropout", 1.0),
+        ("embedding_dropout", -0.1),
+        ("output_dropout", "high"),
+        ("bidirectional", "yes"),
+        ("initializer", "normal"),
+        ("initializer_range", 0),
+        ("pooling", "first"),
+        ("pad_token_id", 16000),
+        ("eos_token_id", -1),
+    ],
+)
+def test_bad_values_raise_value_error_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"`{field}`"):
+        hf_seq.LSTMConfig(**{field: value})
+
+
+def test_rnn_nonlinearity_is_checked():
+    assert hf_seq.RNNConfig(nonlinearity="relu").nonlinearity == "relu"
+    with pytest.raises(ValueError, match="`nonlinearity`"):
+        hf_seq.RNNConfig(nonlinearity="sigmoid")
+
+
+def test_a_bad_value_in_a_saved_config_is_refused_on_load(tmp_path):
+    hf_seq.GRUConfig().save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(path.read_text().replace('"pooling": "last"', '"pooling": "median"'))
+    with pytest.raises(ValueError, match="`pooling`"):
+        AutoConfig.from_pretrained(tmp_path)
+
+
+def test_causal_lm_refuses_bidirectional():
+    config = hf_seq.LSTMConfig(vocab_size=20, hidden_size=8, embedding_size=8, bidirectional=True)
+    with pytest.raises(ValueError, match="bidirectional"):
+        AutoModelForCausalLM.from_config(config)

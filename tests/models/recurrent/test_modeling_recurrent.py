@@ -1,0 +1,324 @@
+"""The recurrent family behaves like a transformers model: cache, generate, padding, save/load, remote code."""
+
+import json
+import os
+
+import pytest
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
+
+import hf_seq
+from hf_seq import RecurrentCache
+from tests.support.remote_code import run_without_hf_seq
+
+VOCAB = 50
+PAD = 0
+
+# (name, config class, extra config fields): every cell the family offers.
+CELLS = {
+    "rnn_tanh": (hf_seq.RNNConfig, {"nonlinearity": "tanh"}),
+    "rnn_relu": (hf_seq.RNNConfig, {"nonlinearity": "relu"}),
+    "lstm": (hf_seq.LSTMConfig, {}),
+    "gru": (hf_seq.GRUConfig, {}),
+}
+
+
+def make_config(cell, **overrides):
+    config_class, extra = CELLS[cell]
+    fields = dict(
+        vocab_size=VOCAB,
+        embedding_size=12,
+        hidden_size=16,
+        num_hidden_layers=2,
+        pad_token_id=PAD,
+        bos_token_id=1,
+        eos_token_id=2,
+        embedding_dropout=0.0,
+        dropout=0.0,
+        output_dropout=0.0,
+    )
+    fields.update(extra)
+    fields.update(overrides)
+    return config_class(**fields)
+
+
+def make_model(auto_class, cell, seed=0, **overrides):
+    torch.manual_seed(seed)
+    return auto_class.from_config(make_config(cell, **overrides)).eval()
+
+
+def random_ids(batch, length, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(3, VOCAB, (batch, length), generator=generator)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_auto_classes_build_the_cell_classes(cell):
+    config = make_config(cell)
+    prefix = type(config).__name__[: -len("Config")]
+    assert type(AutoConfig.for_model(config.model_type)) is type(config)
+    assert type(AutoModel.from_config(config)).__name__ == f"{prefix}Model"
+    assert type(AutoModelForCausalLM.from_config(config)).__name__ == f"{prefix}ForCausalLM"
+    assert type(AutoModelForSequenceClassification.from_config(config)).__name__ == f"{prefix}ForSequenceClassification"
+    assert type(AutoModelForTokenClassification.from_config(config)).__name__ == f"{prefix}ForTokenClassification"
+    rnn = AutoModel.from_config(config).rnn
+    assert type(rnn).__name__ == config.rnn_type
+    if config.rnn_type == "RNN":
+        assert rnn.nonlinearity == config.nonlinearity
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cached_steps_match_full_recompute(cell):
+    model = make_model(AutoModelForCausalLM, cell)
+    ids = random_ids(3, 9)
+    with torch.no_grad():
+        full = model(ids, use_cache=False).logits
+        prefix = model(ids[:, :4], use_cache=True)
+        cache, step_logits = prefix.past_key_values, [prefix.logits]
+        assert isinstance(cache, RecurrentCache) and cache.get_seq_length() == 4
+        for position in range(4, 9):  # one token at a time through the cell functions
+            step = model(ids[:, position : position + 1], past_key_values=cache, use_cache=True)
+            cache = step.past_key_values
+            step_logits.append(step.logits)
+    assert cache.get_seq_length() == 9
+    torch.testing.assert_close(torch.cat(step_logits, dim=1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_continuing_a_cache_with_a_chunk_matches_full_recompute(cell):
+    model = make_model(AutoModelForCausalLM, cell)
+    ids = random_ids(2, 10)
+    with torch.no_grad():
+        full = model(ids).logits
+        first = model(ids[:, :6])
+        second = model(ids[:, 6:], past_key_values=first.past_key_values)
+    torch.testing.assert_close(torch.cat([first.logits, second.logits], dim=1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_generate_with_cache_equals_without(cell):
+    model = make_model(AutoModelForCausalLM, cell)
+    prompt = random_ids(2, 5)
+    common = dict(max_new_tokens=12, pad_token_id=PAD, eos_token_id=None)
+
+    greedy_cached = model.generate(prompt, do_sample=False, **common)
+    greedy_recomputed = model.generate(prompt, do_sample=False, use_cache=False, **common)
+    assert greedy_cached.shape == (2, 17)
+    assert torch.equal(greedy_cached, greedy_recomputed)
+
+    sampling = dict(do_sample=True, temperature=0.8, top_k=20, top_p=0.9, **common)
+    torch.manual_seed(123)
+    sampled_cached = model.generate(prompt, **sampling)
+    torch.manual_seed(123)
+    sampled_recomputed = model.generate(prompt, use_cache=False, **sampling)
+    assert torch.equal(sampled_cached, sampled_recomputed)
+    torch.manual_seed(124)
+    assert not torch.equal(model.generate(prompt, **sampling), sampled_cached)  # the seed matters: really sampling
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_beam_search_and_num_return_sequences_agree_with_recompute(cell):
+    model = make_model(AutoModelForCausalLM, cell)
+    prompt = random_ids(2, 4)
+    common = dict(max_new_tokens=6, num_beams=3, num_return_sequences=2, pad_token_id=PAD, eos_token_id=None)
+    cached = model.generate(prompt, **common)
+    recomputed = model.generate(prompt, use_cache=False, **common)
+    assert cached.shape == (4, 10)
+    assert torch.equal(cached, recomputed)
+    # each prompt's two returned beams start with that prompt
+    assert torch.equal(cached[:, :4], prompt.repeat_interleave(2, dim=0))
+
+    torch.manual_seed(5)
+    sampled = model.generate(prompt, do_sample=True, num_return_sequences=3, max_new_tokens=6, pad_token_id=PAD)
+    torch.manual_seed(5)
+    sampled_recomputed = model.generate(
+        prompt, do_sample=True, num_return_sequences=3, max_new_tokens=6, pad_token_id=PAD, use_cache=False
+    )
+    assert sampled.shape[0] == 6 and torch.equal(sampled, sampled_recomputed)
+
+
+def pad_batch(sequences, side, pad_id=PAD):
+    """A padded batch and its attention mask, padding on the `side` given."""
+    length = max(len(sequence) for sequence in sequences)
+    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        span = slice(length - len(sequence), length) if side == "left" else slice(0, len(sequence))
+        ids[row, span] = torch.tensor(sequence)
+        mask[row, span] = 1
+    return ids, mask
+
+
+def real_positions(mask, row):
+    return mask[row].nonzero().squeeze(-1)
+
+
+SEQUENCES = [[5, 9, 13, 7, 21, 8, 30], [11, 4], [17, 19, 23, 29]]
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("cell", CELLS)
+def test_sequence_classification_is_padding_invariant(cell, bidirectional, pooling, side):
+    model = make_model(
+        AutoModelForSequenceClassification, cell, num_labels=3, pooling=pooling, bidirectional=bidirectional
+    )
+    ids, mask = pad_batch(SEQUENCES, side)
+    with torch.no_grad():
+        batched = model(ids, attention_mask=mask).logits
+        alone = torch.cat([model(torch.tensor([sequence])).logits for sequence in SEQUENCES])
+        # other ids (hence other embeddings) at the padded positions change nothing
+        noisy_ids = torch.where(mask.bool(), ids, random_ids(*ids.shape, seed=7))
+        noisy = model(noisy_ids, attention_mask=mask).logits
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(noisy, batched, atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(model(noisy_ids).logits, batched)  # without the mask, padding would matter
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("cell", CELLS)
+def test_token_classification_is_padding_invariant(cell, bidirectional, side):
+    model = make_model(AutoModelForTokenClassification, cell, num_labels=4, bidirectional=bidirectional)
+    ids, mask = pad_batch(SEQUENCES, side)
+    with torch.no_grad():
+        batched = model(ids, attention_mask=mask).logits
+        noisy_ids = torch.where(mask.bool(), ids, random_ids(*ids.shape, seed=9))
+        noisy = model(noisy_ids, attention_mask=mask).logits
+        for row, sequence in enumerate(SEQUENCES):
+            alone = model(torch.tensor([sequence])).logits[0]
+            torch.testing.assert_close(batched[row, real_positions(mask, row)], alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(noisy, batched, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_causal_lm_with_left_padding_matches_unpadded_and_generates_the_same(cell):
+    model = make_model(AutoModelForCausalLM, cell)
+    ids, mask = pad_batch(SEQUENCES, "left")
+    with torch.no_grad():
+        batched = model(ids, attention_mask=mask).logits
+        for row, sequence in enumerate(SEQUENCES):
+            alone = model(torch.tensor([sequence])).logits[0]
+            torch.testing.assert_close(batched[row, real_positions(mask, row)], alone, atol=1e-5, rtol=1e-5)
+    generated = model.generate(ids, attention_mask=mask, max_new_tokens=5, do_sample=False, pad_token_id=PAD)
+    for row, sequence in enumerate(SEQUENCES):
+        alone = model.generate(torch.tensor([sequence]), max_new_tokens=5, do_sample=False, pad_token_id=PAD)
+        assert torch.equal(generated[row, -5:], alone[0, -5:])
+
+
+def test_a_row_of_padding_only_keeps_the_initial_state():
+    model = make_model(AutoModelForSequenceClassification, "lstm", pooling="mean")
+    ids = torch.tensor([[5, 6, 7], [0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1], [0, 0, 0]])
+    with torch.no_grad():
+        logits = model(ids, attention_mask=mask).logits
+    torch.testing.assert_close(logits[1], model.classifier.bias.detach())  # pooled vector is zero
+    torch.testing.assert_close(logits[0], model(ids[:1]).logits[0])
+
+
+def test_labels_are_shifted_inside_and_minus_100_is_ignored():
+    model = make_model(AutoModelForCausalLM, "gru")
+    ids = random_ids(2, 8)
+    labels = ids.clone()
+    labels[:, 5:] = -100
+    with torch.no_grad():
+        output = model(ids, labels=labels)
+        expected = torch.nn.functional.cross_entropy(output.logits[:, :4].reshape(-1, VOCAB), ids[:, 1:5].reshape(-1))
+    torch.testing.assert_close(output.loss, expected)
+
+
+@pytest.mark.parametrize("embedding_size", [16, 12])  # equal to hidden_size, and different (needs a projection)
+def test_save_load_round_trip_keeps_logits_and_tied_weights(tmp_path, embedding_size):
+    model = make_model(AutoModelForCausalLM, "lstm", embedding_size=embedding_size, tie_word_embeddings=True)
+    assert (model.output_projection is not None) == (embedding_size != 16)
+    model.save_pretrained(tmp_path)
+    files = set(os.listdir(tmp_path))
+    assert "model.safetensors" in files and not any(name.endswith(".bin") for name in files)
+    assert {"configuration_recurrent.py", "modeling_recurrent.py", "cache_recurrent.py"} <= files
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert set(auto_map) == {
+        "AutoConfig",
+        "AutoModel",
+        "AutoModelForCausalLM",
+        "AutoModelForSequenceClassification",
+        "AutoModelForTokenClassification",
+    }
+
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    ids = random_ids(2, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids).logits, model(ids).logits, atol=0, rtol=0)
+    assert loaded.lm_head.weight is loaded.model.embed_tokens.weight
+    with torch.no_grad():
+        loaded.model.embed_tokens.weight[7].add_(1.0)
+    assert torch.equal(loaded.lm_head.weight[7], loaded.model.embed_tokens.weight[7])
+
+
+def test_untied_model_keeps_its_own_head(tmp_path):
+    model = make_model(AutoModelForCausalLM, "gru", tie_word_embeddings=False, embedding_size=12)
+    assert model.lm_head.weight is not model.model.embed_tokens.weight
+    assert model.lm_head.in_features == 16 and model.output_projection is None
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+
+
+def test_classification_head_loads_on_the_pretrained_body(tmp_path):
+    lm = make_model(AutoModelForCausalLM, "lstm")
+    lm.save_pretrained(tmp_path)
+    classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=2)
+    assert type(classifier).__name__ == "LSTMForSequenceClassification"
+    for name, parameter in lm.model.state_dict().items():
+        assert torch.equal(classifier.model.state_dict()[name], parameter), name
+    body = AutoModel.from_pretrained(tmp_path)
+    assert torch.equal(body.rnn.weight_hh_l1, lm.model.rnn.weight_hh_l1)
+
+
+@pytest.mark.parametrize("cell", ["rnn_relu", "gru"])
+def test_remote_code_loads_without_hf_seq(tmp_path, cell):
+    lm = make_model(AutoModelForCausalLM, cell)
+    lm.save_pretrained(tmp_path / "lm")
+    ids = random_ids(2, 6)
+    with torch.no_grad():
+        expected_logits = lm(ids).logits
+        expected_generation = lm.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=PAD)
+    result = run_without_hf_seq(
+        f"""
+        import json, torch
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+        ids = torch.tensor({ids.tolist()})
+        model = AutoModelForCausalLM.from_pretrained("lm", trust_remote_code=True).eval()
+        with torch.no_grad():
+            logits = model(ids).logits
+        generated = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id={PAD})
+        classifier = AutoModelForSequenceClassification.from_pretrained("lm", num_labels=2, trust_remote_code=True)
+        print(json.dumps({{"class": type(model).__module__ + "." + type(model).__name__,
+                          "classifier": type(classifier).__name__,
+                          "logits": logits.tolist(), "generated": generated.tolist()}}))
+        """,
+        workdir=tmp_path,
+    )
+    assert "hf_seq" not in result["class"] and result["class"].startswith("transformers_modules.")
+    assert result["classifier"].endswith("ForSequenceClassification")
+    torch.testing.assert_close(torch.tensor(result["logits"]), expected_logits, atol=1e-6, rtol=1e-6)
+    assert result["generated"] == expected_generation.tolist()
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = make_model(AutoModelForCausalLM, "lstm")
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model(torch.tensor([[1, VOCAB + 3]]))
+    with pytest.raises(ValueError, match="attention_mask"):
+        model(torch.tensor([[1, 2, 3]]), attention_mask=torch.ones(1, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="exactly one"):
+        model()
+    cache = model(random_ids(2, 3)).past_key_values
+    with pytest.raises(ValueError, match="batch size"):
+        model(random_ids(3, 1), past_key_values=cache)
