@@ -86,7 +86,7 @@ class RecurrentPreTrainedModel(PreTrainedModel):
                 init.xavier_uniform_(param)
 
 
-def _validate_inputs(config, input_ids, inputs_embeds, attention_mask):
+def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_length=0):
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
     if input_ids is not None:
@@ -97,10 +97,13 @@ def _validate_inputs(config, input_ids, inputs_embeds, attention_mask):
                 f"`input_ids` holds ids outside the vocabulary [0, {config.vocab_size}): "
                 f"min {int(input_ids.min())}, max {int(input_ids.max())}. Was the model built for this tokenizer?"
             )
-    shape = (input_ids if input_ids is not None else inputs_embeds).shape[:2]
-    if attention_mask is not None and tuple(attention_mask.shape) != tuple(shape):
+    shape = tuple((input_ids if input_ids is not None else inputs_embeds).shape[:2])
+    # As in transformers' models, the mask may cover the cached positions too (generate passes it that way).
+    allowed = {shape, (shape[0], past_length + shape[1])}
+    if attention_mask is not None and tuple(attention_mask.shape) not in allowed:
         raise ValueError(
-            f"`attention_mask` has shape {tuple(attention_mask.shape)} but the inputs have shape {tuple(shape)}"
+            f"`attention_mask` has shape {tuple(attention_mask.shape)} but the inputs have shape {shape}"
+            + (f" after {past_length} cached positions" if past_length else "")
         )
     if shape[1] == 0:
         raise ValueError("The input sequence is empty (sequence_length 0).")
@@ -143,11 +146,12 @@ class RecurrentModel(RecurrentPreTrainedModel):
         return_dict=None,
         **kwargs,
     ):
-        _validate_inputs(self.config, input_ids, inputs_embeds, attention_mask)
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        _validate_inputs(self.config, input_ids, inputs_embeds, attention_mask, past_length)
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if self.config.bidirectional:
-            if past_key_values is not None and past_key_values.get_seq_length() > 0:
+            if past_length > 0:
                 raise ValueError("A bidirectional model reads the whole sequence at once: it cannot continue a state.")
             use_cache = False
 
@@ -155,6 +159,8 @@ class RecurrentModel(RecurrentPreTrainedModel):
             inputs_embeds = self.embed_tokens(input_ids)
         hidden_states = self.embedding_dropout(inputs_embeds)
         batch_size, sequence_length = hidden_states.shape[:2]
+        if attention_mask is not None:
+            attention_mask = attention_mask[:, -sequence_length:]  # the cached positions are in the state already
 
         initial_state = past_key_values.as_tuple() if past_key_values is not None else None
         if initial_state is not None and past_key_values.hidden.shape[1] != batch_size:
