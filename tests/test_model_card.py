@@ -1,0 +1,104 @@
+"""hf_seq.model_card: cards say what the run recorded, and nothing else."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+import hf_seq
+from hf_seq.model_card import TEMPLATE_PATH, plot_loss_curve, read_run_data, render_model_card
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def classifier_dir(tmp_path):
+    """A tiny NSMC sentiment classifier folder with Trainer-style results and our run_info.json."""
+    torch.manual_seed(0)
+    config = hf_seq.GRUConfig(vocab_size=40, embedding_size=8, hidden_size=8, num_hidden_layers=1, num_labels=2,
+                              id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    hf_seq.GRUForSequenceClassification(config).save_pretrained(tmp_path)
+    (tmp_path / "run_info.json").write_text(json.dumps({
+        "datasets": [{"id": "e9t/nsmc", "details": "4,000 shipped sample reviews"}],
+        "eval_split": "test",
+        "hyperparameters": {"learning_rate": 0.003, "weight_decay": 0.0},
+        "training_loop": "Trainer", "wall_time_seconds": 12.5, "hardware": {"torch": "2.13.0", "cpu_count": 2},
+    }))
+    (tmp_path / "all_results.json").write_text(json.dumps(
+        {"eval_accuracy": 0.7815, "eval_loss": 0.4711, "eval_runtime": 3.2, "eval_samples_per_second": 312.0, "eval_n": 1000,
+         "train_loss": 0.5523, "epoch": 2.0}))
+    (tmp_path / "trainer_state.json").write_text(json.dumps({
+        "log_history": [{"step": 5, "loss": 0.69}, {"step": 10, "loss": 0.6}, {"step": 10, "eval_loss": 0.5}],
+        "train_batch_size": 16, "num_train_epochs": 2, "max_steps": 10, "global_step": 10}))
+    return tmp_path
+
+
+def test_card_metadata_holds_exactly_the_measured_metrics(classifier_dir):
+    run = read_run_data(classifier_dir)
+    card = render_model_card(run, "alice/nsmc-gru", license="apache-2.0")
+
+    data = ModelCard(str(card)).data  # parsed back from the YAML front matter
+    assert data.datasets == ["e9t/nsmc"] and data.language == "ko" and data.license == "apache-2.0"
+    assert data.pipeline_tag == "text-classification"
+    measured = {(r.metric_type, r.metric_value, r.dataset_type, r.dataset_split) for r in data.eval_results}
+    assert measured == {("accuracy", 0.7815, "e9t/nsmc", "test"), ("loss", 0.4711, "e9t/nsmc", "test")}
+    # Speed figures are not metrics; the train loss is shown in the body but is no evaluation result.
+    assert "| n |" not in card.text and "runtime" not in card.text and "samples_per_second" not in card.text and "f1" not in card.text
+    assert "| loss | 0.5523 | train |" in card.text
+    assert "| `learning_rate` | 0.003 |" in card.text and "| `train_batch_size` | 16 |" in card.text
+    assert "0: negative, 1: positive" in card.text
+    assert "- **Training loop:** Trainer" in card.text and "- **Wall time:** 12.5 s" in card.text
+    assert "- **Hardware:** torch 2.13.0, cpu_count 2" in card.text
+    assert f"{hf_seq.GRUForSequenceClassification.from_pretrained(classifier_dir).num_parameters():,}" in card.text
+
+
+def test_nothing_unrecorded_is_invented(classifier_dir):
+    for name in ("run_info.json", "all_results.json", "trainer_state.json"):
+        (classifier_dir / name).unlink()
+    run = read_run_data(classifier_dir)
+    card = render_model_card(run, "alice/bare")
+
+    data = ModelCard(str(card)).data
+    assert data.license is None and data.datasets is None and data.eval_results is None and data.language is None
+    assert "The publisher did not specify a license." in card.text
+    assert "No evaluation was recorded for this run." in card.text
+    assert "The run did not record which data it was trained on." in card.text
+    assert "The run did not record its hyper-parameters." in card.text
+    assert "No tokenizer was saved with this model" in card.text
+    assert "Wall time" not in card.text and "Hardware" not in card.text
+    assert plot_loss_curve(run.log_history) is None and "loss_curve" not in card.text
+
+
+def test_metrics_in_run_info_win_and_need_a_split(classifier_dir):
+    run_info = json.loads((classifier_dir / "run_info.json").read_text())
+    run_info["metrics"] = [{"name": "accuracy", "value": 0.9, "split": "test"}]
+    (classifier_dir / "run_info.json").write_text(json.dumps(run_info))
+    accuracy = {m.split: m.value for m in read_run_data(classifier_dir).metrics if m.name == "accuracy"}
+    assert accuracy == {"test": 0.9}
+
+    run_info["metrics"] = [{"name": "accuracy", "value": 0.9}]
+    (classifier_dir / "run_info.json").write_text(json.dumps(run_info))
+    with pytest.raises(ValueError, match="'name', 'value' and 'split'"):
+        read_run_data(classifier_dir)
+
+
+def test_loss_curve_is_a_png_and_optional(classifier_dir, monkeypatch):
+    log_history = read_run_data(classifier_dir).log_history
+    assert plot_loss_curve(log_history).startswith(b"\x89PNG")
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
+    assert plot_loss_curve(log_history) is None
+
+
+def test_bad_run_data_is_reported(classifier_dir, tmp_path):
+    (classifier_dir / "trainer_state.json").write_text("{not json")
+    with pytest.raises(ValueError, match="trainer_state.json is not valid JSON"):
+        read_run_data(classifier_dir)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        read_run_data(tmp_path / "empty")
+
+
+def test_template_in_model_cards_matches_the_shipped_one():
+    assert (REPO_ROOT / "model_cards" / "templates" / "model_card.md").read_text() == TEMPLATE_PATH.read_text()
