@@ -1,0 +1,149 @@
+"""`make demo`: the whole pipeline on the samples shipped in the package, in a few minutes on a laptop CPU.
+
+BPE tokenizer on the review sample -> LSTM language model (TBPTT) -> sentiment classifier fine-tuned on the NSMC
+sample -> test accuracy, a few generated reviews, and a model folder with its card.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+import torch
+from transformers import TrainingArguments
+
+from ..data.nsmc import load_nsmc, sample_data_path
+from .common import write_json_atomically
+from .evaluate import generate_text
+from .finetune import finetune
+from .pretrain import pretrain
+
+DEMO_PROMPTS = ["", "이 영화", "배우들 연기가"]
+
+
+def _write_model_card(model_dir, repo_id):
+    """README.md from the run's own record (hf_seq.model_card), so the card states only measured facts."""
+    from ..model_card import read_run_data, render_model_card
+
+    card = render_model_card(read_run_data(model_dir), repo_id, license="apache-2.0", language="ko")
+    card.save(os.path.join(model_dir, "README.md"))
+
+
+def run_demo(output_dir="runs/demo", vocab_size=4000, lm_epochs=5.0, classifier_epochs=3.0, hidden_size=256,
+             embedding_size=128, seed=42, overwrite=False, disable_tqdm=False, num_threads=1):
+    """Run the demo pipeline and return its figures; the folders land in output_dir only once all is done.
+
+    output_dir/tokenizer, output_dir/lm (LSTM language model), output_dir/classifier (the fine-tuned model, with
+    tokenizer files, run_info.json and a README.md model card) and output_dir/demo_results.json.
+    `num_threads` sets torch's CPU threads: for models this small, one thread is as fast as two on an idle machine
+    and far faster on a busy one (fine-tuning went from 2 s to 0.11 s a step on a loaded 2-core machine).
+    """
+    from tokenizer_training import train_tokenizer
+
+    output_dir = os.path.abspath(output_dir)
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    # A previous demo's folder (it holds demo_results.json) is replaced, so `make demo` can be run again; any other
+    # non-empty folder is left alone unless overwrite is asked for.
+    previous_demo = os.path.isfile(os.path.join(output_dir, "demo_results.json"))
+    if os.path.exists(output_dir) and os.listdir(output_dir) and not (overwrite or previous_demo):
+        raise ValueError(f"{output_dir} already exists and is not a demo folder (pass overwrite=True / --overwrite)")
+    parent = os.path.dirname(output_dir)
+    os.makedirs(parent, exist_ok=True)
+    # Everything is built in a temporary sibling folder and moved into place at the end.
+    work_dir = tempfile.mkdtemp(prefix=".demo-", dir=parent)
+    start = time.time()
+    try:
+        print(f"[1/4] Training a BPE tokenizer ({vocab_size} tokens) on the shipped review sample", flush=True)
+        tokenizer_dir = os.path.join(work_dir, "tokenizer")
+        train_file = sample_data_path("reviews_sample_train.txt")
+        tokenizer = train_tokenizer(files=[train_file], vocab_size=vocab_size, output_dir=tokenizer_dir)
+
+        print("[2/4] Pretraining an LSTM language model (truncated BPTT)", flush=True)
+        lm_dir = os.path.join(work_dir, "lm")
+        lm_args = TrainingArguments(
+            output_dir=lm_dir,
+            per_device_train_batch_size=32,
+            per_device_eval_batch_size=10,
+            num_train_epochs=lm_epochs,
+            learning_rate=3e-3,
+            warmup_steps=20,
+            logging_steps=20,
+            save_strategy="no",
+            seed=seed,
+            report_to="none",
+            disable_tqdm=disable_tqdm,
+        )
+        lm_run = pretrain(
+            lm_args,
+            train_file,
+            tokenizer,
+            validation_file=sample_data_path("reviews_sample_valid.txt"),
+            model_type="lstm",
+            config_overrides={"embedding_size": embedding_size, "hidden_size": hidden_size, "num_hidden_layers": 1},
+            loop="tbptt",
+            bptt=35,
+        )
+        print(f"      validation perplexity: {lm_run.metrics['eval_perplexity']:.1f}", flush=True)
+
+        print("[3/4] Fine-tuning it on the NSMC sample (4,000 train / 1,000 test reviews)", flush=True)
+        classifier_dir = os.path.join(work_dir, "classifier")
+        classifier_args = TrainingArguments(
+            output_dir=classifier_dir,
+            per_device_train_batch_size=32,
+            per_device_eval_batch_size=64,
+            num_train_epochs=classifier_epochs,
+            learning_rate=2e-3,
+            warmup_steps=20,
+            logging_steps=20,
+            eval_strategy="epoch",
+            save_strategy="no",
+            seed=seed,
+            report_to="none",
+            disable_tqdm=disable_tqdm,
+        )
+        classifier_run = finetune(
+            classifier_args,
+            tokenizer,
+            model=lm_dir,
+            dataset=load_nsmc(),
+            max_length=64,
+            extra_run_info={
+                "datasets": [{"name": "NSMC sample", "details": "4,000 train / 1,000 test reviews shipped with "
+                              "hf-seq (a CC0 sample of e9t/nsmc)"}],
+                "base_model_path": os.path.join(output_dir, "lm"),
+                "intended_use": "A demonstration of the hf-seq pipeline, not a production sentiment model.",
+            },
+        )
+        accuracy = classifier_run.metrics["eval_accuracy"]
+        print(f"      test accuracy on {classifier_run.metrics['eval_n']} reviews: {accuracy:.4f}", flush=True)
+
+        print("[4/4] Generating reviews with the language model", flush=True)
+        generated = generate_text(lm_dir, DEMO_PROMPTS, max_new_tokens=30, seed=seed)
+        for text in generated:
+            print(f"      > {text}", flush=True)
+
+        for model_dir, name in ((lm_dir, "hf-seq-demo-lstm-lm"), (classifier_dir, "hf-seq-demo-lstm-nsmc")):
+            _write_model_card(model_dir, name)
+        results = {
+            "lm_validation_perplexity": lm_run.metrics["eval_perplexity"],
+            "classifier_test_accuracy": accuracy,
+            "classifier_test_examples": classifier_run.metrics["eval_n"],
+            "generated": generated,
+            "wall_time_seconds": round(time.time() - start, 1),
+        }
+        write_json_atomically(os.path.join(work_dir, "demo_results.json"), results)
+        if os.path.exists(output_dir):
+            old_dir = work_dir + "-old"
+            os.replace(output_dir, old_dir)  # swap, then delete: the old demo is gone only once the new one is in
+            os.replace(work_dir, output_dir)
+            shutil.rmtree(old_dir)
+        else:
+            os.replace(work_dir, output_dir)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    print(f"Done in {results['wall_time_seconds']:.0f} s. Model folder with card: "
+          f"{os.path.join(output_dir, 'classifier')}", flush=True)
+    results["output_dir"] = output_dir
+    return results

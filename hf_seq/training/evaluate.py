@@ -1,0 +1,174 @@
+"""Evaluating a saved model on a file, and generating text from a saved language model."""
+
+import os
+import shutil
+import tempfile
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    DataCollatorWithPadding,
+    GenerationConfig,
+    Trainer,
+    TrainingArguments,
+)
+
+from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
+from ..data.nsmc import NSMC_HEADER, load_nsmc_files
+from .common import is_recurrent
+from .finetune import encode_for_sequence_classification
+from .metrics import argmax_logits, perplexity, sequence_classification_metrics
+from .tbptt import evaluate_streams, make_accelerator
+
+
+def _is_nsmc_file(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.readline().rstrip("\r\n").split("\t") == NSMC_HEADER
+
+
+def _architecture(model_dir):
+    config = AutoConfig.from_pretrained(model_dir)
+    architectures = getattr(config, "architectures", None) or []
+    if not architectures:
+        raise ValueError(f"{model_dir}/config.json names no architecture: cannot tell which head to load")
+    return architectures[0]
+
+
+def evaluate_model(model_dir, test_file, training_args=None, max_length=128, block_size=128, bptt=35, stateful=None):
+    """Evaluate a saved model on a file and return its metrics as a dict.
+
+    - An NSMC-format file (header `id document label`) and a sequence classifier: `{"accuracy", "n"}`, computed
+      with `Trainer.predict`, which gathers every example exactly once across processes.
+    - A text file (one document per line) and a causal LM: `{"perplexity", "loss", "n_tokens"}`. Recurrent models
+      are read as carried-state streams (`stateful`, the default for them: as they were trained); other models, or
+      `stateful=False`, as independent blocks of `block_size` tokens.
+
+    `training_args` (optional) sets batch size, device and precision; `per_device_eval_batch_size` is the number of
+    streams per process in the stateful case.
+    """
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"model folder not found: {model_dir}")
+    if not os.path.isfile(test_file):
+        raise FileNotFoundError(f"test file not found: {test_file}")
+    architecture = _architecture(model_dir)
+    temporary_dir = None
+    if training_args is None:
+        temporary_dir = tempfile.mkdtemp(prefix="hf-seq-evaluate-")
+        training_args = TrainingArguments(
+            output_dir=temporary_dir,
+            per_device_eval_batch_size=64,
+            report_to="none",
+            dataloader_pin_memory=torch.cuda.is_available(),
+        )
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    try:
+        if _is_nsmc_file(test_file):
+            if not architecture.endswith("ForSequenceClassification"):
+                raise ValueError(f"{test_file} is an NSMC (classification) file but {model_dir} holds a {architecture}")
+            return _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length)
+        if not architecture.endswith("ForCausalLM"):
+            raise ValueError(
+                f"{test_file} is a plain text file (perplexity) but {model_dir} holds a {architecture}; "
+                f"a classifier needs an NSMC-format file with the header {NSMC_HEADER}"
+            )
+        return _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful)
+    finally:
+        if temporary_dir is not None:
+            shutil.rmtree(temporary_dir, ignore_errors=True)
+
+
+def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length):
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    with training_args.main_process_first(desc="tokenizing"):
+        dataset = load_nsmc_files({"test": test_file})["test"]
+        encoded = encode_for_sequence_classification(dataset, tokenizer, max_length=max_length)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=sequence_classification_metrics,
+        preprocess_logits_for_metrics=argmax_logits,
+    )
+    prediction = trainer.predict(encoded, metric_key_prefix="test")
+    return {"accuracy": prediction.metrics["test_accuracy"], "n": prediction.metrics["test_n"]}
+
+
+def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful):
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    if stateful is None:
+        stateful = is_recurrent(model)
+    if stateful and not is_recurrent(model):
+        raise ValueError(f"stateful evaluation needs a recurrent model, {model_dir} holds a {model.config.model_type}")
+    if stateful:
+        accelerator = make_accelerator(training_args)
+        with accelerator.main_process_first():
+            tokenized = tokenize_corpus(load_text_files({"test": test_file})["test"], tokenizer)
+        model = accelerator.prepare_model(model, evaluation_mode=True)
+        return evaluate_streams(
+            model, corpus_token_ids(tokenized), accelerator, batch_size=training_args.per_device_eval_batch_size,
+            bptt=bptt,
+        )
+    with training_args.main_process_first(desc="tokenizing"):
+        blocks = group_into_blocks(tokenize_corpus(load_text_files({"test": test_file}), tokenizer), block_size)["test"]
+    if len(blocks) == 0:
+        raise ValueError(f"{test_file} has fewer than block_size={block_size} tokens")
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        processing_class=tokenizer,
+    )
+    metrics = trainer.evaluate(blocks, metric_key_prefix="test")
+    # Each block of n tokens gives n - 1 predictions (the model shifts its labels inside).
+    return {
+        "perplexity": perplexity(metrics["test_loss"]),
+        "loss": metrics["test_loss"],
+        "n_tokens": len(blocks) * (block_size - 1),
+    }
+
+
+def generate_text(model_dir, prompts, max_new_tokens=40, do_sample=True, top_k=50, top_p=0.95, temperature=1.0,
+                  num_return_sequences=1, seed=0):
+    """Continue each prompt with a saved causal LM (`model.generate`); returns the decoded texts, prompt included.
+
+    An empty prompt starts from the tokenizer's bos token, i.e. a review from scratch.
+    """
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"model folder not found: {model_dir}")
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model.eval()
+    generation_config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=do_sample,
+        top_k=top_k if do_sample else None,
+        top_p=top_p if do_sample else None,
+        temperature=temperature if do_sample else None,
+        num_return_sequences=num_return_sequences,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    torch.manual_seed(seed)
+    texts = []
+    for prompt in prompts:
+        input_ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+        if input_ids.shape[1] == 0:
+            if tokenizer.bos_token_id is None:
+                raise ValueError("an empty prompt needs a tokenizer with a bos token")
+            input_ids = torch.tensor([[tokenizer.bos_token_id]])
+        with torch.no_grad():
+            output_ids = model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), generation_config=generation_config
+            )
+        texts.extend(tokenizer.batch_decode(output_ids, skip_special_tokens=True))
+    return texts

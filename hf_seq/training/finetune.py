@@ -1,0 +1,201 @@
+"""Fine-tuning for sequence classification (NSMC sentiment) and token classification, on `Trainer`."""
+
+import os
+import time
+
+from datasets import ClassLabel, DatasetDict
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    DataCollatorForTokenClassification,
+    DataCollatorWithPadding,
+    Trainer,
+    set_seed,
+)
+
+from ..data.nsmc import load_nsmc
+from .common import TrainingRun, count_parameters, load_model, load_tokenizer, metrics_for_card
+from .common import training_arguments_record, write_run_info
+from .metrics import argmax_logits, sequence_classification_metrics, token_classification_metrics
+from .pretrain import resume_argument
+
+TASKS = ("sequence-classification", "token-classification")
+
+
+def _label_names(dataset, label_column, task):
+    feature = dataset["train"].features[label_column]
+    if task == "token-classification":
+        feature = getattr(feature, "feature", None) or feature  # Sequence(ClassLabel) / List(ClassLabel)
+    if isinstance(feature, ClassLabel):
+        return list(feature.names)
+    values = dataset["train"][label_column]
+    if task == "token-classification":
+        values = [value for sequence in values for value in sequence]
+    distinct = sorted(set(values))
+    if distinct != list(range(len(distinct))):
+        raise ValueError(f"labels in {label_column!r} must be 0..N-1 or a ClassLabel, found {distinct[:10]}")
+    return [str(label) for label in distinct]
+
+
+def encode_for_sequence_classification(dataset, tokenizer, text_column="document", label_column="label",
+                                       max_length=128):
+    """Tokenise documents for a classifier (`Dataset.map(batched=True)`, cached). An empty document still gets a
+    token (the tokenizer's bos/eos or unk), so it is classified, not dropped or crashed on."""
+    fallback_ids = [tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id]
+
+    def tokenize(batch):
+        encoded = tokenizer(batch[text_column], truncation=True, max_length=max_length)
+        input_ids = [ids or fallback_ids for ids in encoded["input_ids"]]
+        return {
+            "input_ids": input_ids,
+            "attention_mask": [[1] * len(ids) for ids in input_ids],
+            "labels": batch[label_column],
+        }
+
+    columns = dataset[next(iter(dataset))].column_names if isinstance(dataset, DatasetDict) else dataset.column_names
+    for column in (text_column, label_column):
+        if column not in columns:
+            raise ValueError(f"no column {column!r} in the dataset (columns: {columns})")
+    return dataset.map(tokenize, batched=True, remove_columns=columns, desc="Tokenizing")
+
+
+def encode_for_token_classification(dataset, tokenizer, tokens_column="tokens", label_column="tags", max_length=128):
+    """Tokenise pre-split words; each word's label goes on its first sub-token, the rest get -100 (ignored)."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("token classification needs a fast tokenizer (for word_ids)")
+
+    def tokenize(batch):
+        encoded = tokenizer(batch[tokens_column], is_split_into_words=True, truncation=True, max_length=max_length)
+        all_labels = []
+        for index, word_labels in enumerate(batch[label_column]):
+            labels, previous_word = [], None
+            for word in encoded.word_ids(index):
+                labels.append(-100 if word is None or word == previous_word else word_labels[word])
+                previous_word = word
+            all_labels.append(labels)
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"], "labels": all_labels}
+
+    columns = dataset[next(iter(dataset))].column_names if isinstance(dataset, DatasetDict) else dataset.column_names
+    for column in (tokens_column, label_column):
+        if column not in columns:
+            raise ValueError(f"no column {column!r} in the dataset (columns: {columns})")
+    return dataset.map(tokenize, batched=True, remove_columns=columns, desc="Tokenizing")
+
+
+def finetune(
+    training_args,
+    tokenizer,
+    model=None,
+    dataset=None,
+    task="sequence-classification",
+    text_column=None,
+    label_column=None,
+    eval_split="test",
+    max_length=128,
+    model_type=None,
+    config_overrides=None,
+    dataset_name=None,
+    extra_run_info=None,
+):
+    """Fine-tune a classifier with `Trainer` and save it, with its tokenizer and run_info.json, to output_dir.
+
+    Args:
+        training_args: `transformers.TrainingArguments` (output_dir, epochs, batch size, eval/save strategy,
+            resume_from_checkpoint...).
+        tokenizer: a tokenizer object or a folder saved with `save_pretrained`.
+        model: a pretrained LM folder (its body is loaded into `AutoModelFor{Sequence,Token}Classification`, the
+            head is new), a classifier folder, a config or a model; `None` builds a fresh `model_type` model.
+        dataset: a `DatasetDict` with a `train` split (and `eval_split`), or anything `load_nsmc` takes (a folder
+            with the NSMC files, a Hub id); `None` loads the NSMC sample shipped with the package.
+        task: "sequence-classification" (columns `document`/`label` by default) or "token-classification"
+            (columns `tokens`/`tags`: a list of words and one label per word).
+        eval_split: the split to evaluate on after training (skipped when the dataset lacks it).
+        max_length: documents are truncated to this many tokens.
+        dataset_name: the Hub dataset id to record in run_info.json (e.g. "e9t/nsmc").
+
+    Returns:
+        A `TrainingRun` whose metrics hold `train_loss` and `eval_accuracy`, `eval_n` (examples evaluated).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    tokenizer = load_tokenizer(tokenizer)
+    dataset_record = [dataset_name] if dataset_name else None
+    if dataset is None:
+        dataset_record = dataset_record or [{"name": "NSMC sample", "details": "the 4,000 train / 1,000 test reviews "
+                                             "shipped with hf-seq (a CC0 sample of e9t/nsmc)"}]
+    elif isinstance(dataset, (str, os.PathLike)):
+        folder_name = os.path.basename(os.path.normpath(dataset))
+        dataset_record = dataset_record or [{"name": folder_name, "details": "NSMC-format files"}]
+    if dataset is None or isinstance(dataset, (str, os.PathLike)):
+        dataset = load_nsmc(dataset)
+    if not isinstance(dataset, DatasetDict) or "train" not in dataset:
+        raise ValueError("finetune needs a DatasetDict with a 'train' split")
+    if task == "sequence-classification":
+        text_column, label_column = text_column or "document", label_column or "label"
+    else:
+        text_column, label_column = text_column or "tokens", label_column or "tags"
+    label_names = _label_names(dataset, label_column, task)
+    label_kwargs = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: index for index, name in enumerate(label_names)},
+    }
+    if task == "sequence-classification":
+        auto_class = AutoModelForSequenceClassification
+    else:
+        auto_class = AutoModelForTokenClassification
+    base_model = model if isinstance(model, (str, os.PathLike)) else None
+    set_seed(training_args.seed)  # before the model is built: the new head's initial weights are reproducible
+    model = load_model(model, auto_class, tokenizer, model_type, config_overrides, **label_kwargs)
+
+    with training_args.main_process_first(desc="tokenizing"):
+        if task == "sequence-classification":
+            encoded = encode_for_sequence_classification(dataset, tokenizer, text_column, label_column, max_length)
+            collator = DataCollatorWithPadding(tokenizer)
+            compute_metrics = sequence_classification_metrics
+        else:
+            encoded = encode_for_token_classification(dataset, tokenizer, text_column, label_column, max_length)
+            collator = DataCollatorForTokenClassification(tokenizer)
+            compute_metrics = token_classification_metrics
+    eval_dataset = encoded[eval_split] if eval_split in encoded else None
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=encoded["train"],
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        preprocess_logits_for_metrics=argmax_logits,
+    )
+    start_time = time.time()
+    train_result = trainer.train(resume_from_checkpoint=resume_argument(training_args.resume_from_checkpoint))
+    metrics = dict(train_result.metrics)
+    if eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        metrics.update(eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+    wall_time = time.time() - start_time
+    trainer.save_model()
+    trainer.save_state()
+    trainer.save_metrics("train", train_result.metrics)
+    if trainer.is_world_process_zero():
+        record = {
+            "task": task,
+            "training_loop": "Trainer",
+            "model_type": model.config.model_type,
+            "num_parameters": count_parameters(model),
+            "datasets": dataset_record or [{"name": "custom", "details": "a DatasetDict given in code"}],
+            "metrics": metrics_for_card(metrics, eval_split, prefix="eval_"),
+            "eval_split": eval_split,
+            "split_sizes": {name: len(split) for name, split in dataset.items()},
+            "hyperparameters": {**training_arguments_record(training_args), "max_length": max_length},
+            "wall_time_seconds": round(wall_time, 2),
+        }
+        if base_model is not None:
+            record["base_model_path"] = os.fspath(base_model)
+        record.update(extra_run_info or {})
+        write_run_info(training_args.output_dir, **record)
+    # Every process returns only once the model folder is complete (the main process writes it).
+    trainer.accelerator.wait_for_everyone()
+    return TrainingRun(model=trainer.model, tokenizer=tokenizer, metrics=metrics, output_dir=training_args.output_dir)

@@ -1,0 +1,167 @@
+"""Pretraining a causal language model on text files: `Trainer` on fixed blocks, or the TBPTT loop on streams."""
+
+import os
+import time
+
+from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer, set_seed
+
+from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
+from .common import TrainingRun, count_parameters, is_recurrent, load_model, load_tokenizer, metrics_for_card
+from .common import training_arguments_record, write_run_info
+from .metrics import perplexity
+from .tbptt import make_accelerator, train_tbptt
+
+LOOPS = ("auto", "trainer", "tbptt")
+
+
+def resume_argument(resume_from_checkpoint):
+    """TrainingArguments' `resume_from_checkpoint` string as `Trainer.train` takes it ("true"/"latest" -> True)."""
+    if resume_from_checkpoint in (None, "", False, "false", "False"):
+        return None
+    if resume_from_checkpoint in (True, "true", "True", "latest"):
+        return True
+    if not os.path.isdir(resume_from_checkpoint):
+        raise FileNotFoundError(f"checkpoint to resume from not found: {resume_from_checkpoint}")
+    return resume_from_checkpoint
+
+
+def _dataset_record(train_file, validation_file, dataset_name):
+    if dataset_name:
+        return [dataset_name]
+    record = [{"name": os.path.basename(train_file), "details": "training text"}]
+    if validation_file:
+        record.append({"name": os.path.basename(validation_file), "details": "validation text"})
+    return record
+
+
+def pretrain(
+    training_args,
+    train_file,
+    tokenizer,
+    validation_file=None,
+    model=None,
+    model_type="lstm",
+    config_overrides=None,
+    loop="auto",
+    block_size=128,
+    bptt=35,
+    streaming=False,
+    cache_dir=None,
+    dataset_name=None,
+):
+    """Pretrain a causal LM on a text file (one document per line) and save it, with its tokenizer, to output_dir.
+
+    Args:
+        training_args: `transformers.TrainingArguments` (output_dir, epochs or max_steps, batch size, learning rate,
+            save/eval/logging steps, resume_from_checkpoint...). For the TBPTT loop the batch size is the number of
+            streams per process.
+        train_file, validation_file: text files, one document per line.
+        tokenizer: a tokenizer object or a folder saved with `save_pretrained`.
+        model: a model, a config, or a folder/Hub id to continue from; `None` builds a fresh `model_type` model
+            ("lstm", "gru", "rnn", or a Transformer's model_type) sized for the tokenizer, with `config_overrides`
+            (a dict, or "hidden_size=256,num_hidden_layers=1").
+        loop: "trainer" (`Trainer` on independent blocks of `block_size` tokens), "tbptt" (the accelerate loop that
+            carries the recurrent state across windows of `bptt` tokens; recurrent models only), or "auto"
+            (tbptt for recurrent models, trainer otherwise).
+        streaming: read the corpus lazily (for corpora larger than memory; needs `max_steps`).
+        dataset_name: a Hub dataset id to record in run_info.json (default: the file names).
+
+    Returns:
+        A `TrainingRun`; its metrics hold `train_loss` and, with a validation file, `eval_loss` and
+        `eval_perplexity` (= exp(eval_loss)).
+    """
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+    if not os.path.isfile(train_file):
+        raise FileNotFoundError(f"training text file not found: {train_file}")
+    if validation_file is not None and not os.path.isfile(validation_file):
+        raise FileNotFoundError(f"validation text file not found: {validation_file}")
+    tokenizer = load_tokenizer(tokenizer)
+    set_seed(training_args.seed)  # before the model is built, so a fresh model's initial weights are reproducible
+    model = load_model(model, AutoModelForCausalLM, tokenizer, model_type, config_overrides)
+    if loop == "auto":
+        loop = "tbptt" if is_recurrent(model) else "trainer"
+    if loop == "tbptt" and not is_recurrent(model):
+        raise ValueError(f"the tbptt loop carries a recurrent state; {model.config.model_type} has none (use trainer)")
+
+    data_files = {"train": train_file, "validation": validation_file}
+    run_record = {"datasets": _dataset_record(train_file, validation_file, dataset_name)}
+    if loop == "tbptt":
+        return _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record)
+    return _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_size, streaming, cache_dir,
+                                  run_record)
+
+
+def _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record):
+    accelerator = make_accelerator(training_args)
+    # Tokenise once, on the main process first, so the others read datasets' cache instead of racing to write it.
+    with accelerator.main_process_first():
+        raw = load_text_files(data_files, streaming=streaming, cache_dir=cache_dir)
+        tokenized = tokenize_corpus(raw, tokenizer)
+    eval_token_ids = corpus_token_ids(tokenized["validation"]) if "validation" in tokenized else None
+    if streaming:
+        # Each process reads its own documents; every process needs its own streams.
+        from datasets.distributed import split_dataset_by_node
+
+        train_data = split_dataset_by_node(
+            tokenized["train"], rank=accelerator.process_index, world_size=accelerator.num_processes
+        )
+        if eval_token_ids is not None:
+            raise ValueError("with streaming=True, evaluate separately (hf-seq evaluate) instead of a validation file")
+    else:
+        train_data = corpus_token_ids(tokenized["train"])
+    return train_tbptt(
+        model,
+        train_data,
+        training_args,
+        eval_token_ids=eval_token_ids,
+        bptt=bptt,
+        tokenizer=tokenizer,
+        accelerator=accelerator,
+        run_record=run_record,
+    )
+
+
+def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_size, streaming, cache_dir, run_record):
+    with training_args.main_process_first(desc="tokenizing the corpus"):
+        raw = load_text_files(data_files, streaming=streaming, cache_dir=cache_dir)
+        blocks = group_into_blocks(tokenize_corpus(raw, tokenizer), block_size)
+    if not streaming and len(blocks["train"]) == 0:
+        raise ValueError(f"the training text has fewer than block_size={block_size} tokens")
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=blocks["train"],
+        eval_dataset=blocks["validation"] if "validation" in blocks else None,
+        # Copies input_ids into labels (the model shifts them); blocks are full, so nothing is padded.
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        processing_class=tokenizer,
+    )
+    start_time = time.time()
+    train_result = trainer.train(resume_from_checkpoint=resume_argument(training_args.resume_from_checkpoint))
+    metrics = dict(train_result.metrics)
+    if "validation" in blocks:
+        eval_metrics = trainer.evaluate()
+        eval_metrics["eval_perplexity"] = perplexity(eval_metrics["eval_loss"])
+        metrics.update(eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+    wall_time = time.time() - start_time
+    trainer.save_model()
+    trainer.save_state()
+    trainer.save_metrics("train", train_result.metrics)
+    if trainer.is_world_process_zero():
+        write_run_info(
+            training_args.output_dir,
+            task="causal-lm",
+            training_loop="Trainer",
+            model_type=model.config.model_type,
+            num_parameters=count_parameters(model),
+            datasets=run_record["datasets"],
+            metrics=metrics_for_card(metrics, "validation", prefix="eval_"),
+            eval_split="validation",
+            hyperparameters={**training_arguments_record(training_args), "block_size": block_size},
+            wall_time_seconds=round(wall_time, 2),
+        )
+    # Every process returns only once the model folder is complete (the main process writes it).
+    trainer.accelerator.wait_for_everyone()
+    return TrainingRun(model=trainer.model, tokenizer=tokenizer, metrics=metrics, output_dir=training_args.output_dir)

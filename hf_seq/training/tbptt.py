@@ -1,0 +1,374 @@
+"""Truncated backpropagation through time for recurrent language models, as a plain `accelerate` loop.
+
+`Trainer` treats examples as independent, so it cannot carry a recurrent state from one batch to the next. Here the
+corpus is laid out as contiguous streams (`hf_seq.data.lm`), batch k holds window k of every stream, and the state
+left by batch k-1 starts batch k, cut from the graph with `RecurrentCache.detach()` so gradients flow through at
+most `bptt` steps (pytorch/examples' word_language_model does the same with its `repackage_hidden`).
+
+It reads the usual `TrainingArguments` (learning rate, epochs or max_steps, batch size = streams per process, warmup
+and scheduler, weight decay, seed, logging/saving steps, bf16, use_cpu, resume_from_checkpoint), so the same flags
+work for both loops. Gradient clipping is on by default: `max_grad_norm` (TrainingArguments' default 1.0) bounds the
+gradient norm every step; a relu RNN diverges without it. Checkpoints hold `accelerator.save_state` (model,
+optimizer, scheduler, every process's RNG) plus each process's position and recurrent state, so a run killed and
+resumed ends with the parameters of an uninterrupted one.
+"""
+
+import itertools
+import math
+import os
+import shutil
+import time
+from datetime import timedelta
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator, InitProcessGroupKwargs
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+from transformers.trainer_utils import get_last_checkpoint
+
+from ..data.lm import StreamingBPTTBatches, bptt_dataloader
+from ..models.recurrent import RecurrentCache
+from .common import TrainingRun, count_parameters, metrics_for_card, training_arguments_record, write_run_info
+from .metrics import perplexity
+
+CHECKPOINT_PREFIX = "checkpoint"
+LOOP_STATE_NAME = "tbptt_state_rank{rank}.pt"
+
+
+def make_accelerator(training_args):
+    """An `Accelerator` set up from `TrainingArguments` (device, mixed precision, collective timeout)."""
+    if training_args.gradient_accumulation_steps != 1:
+        raise ValueError("the TBPTT loop does not accumulate gradients: use a larger per_device_train_batch_size")
+    if training_args.fp16:
+        raise ValueError("the TBPTT loop supports bf16, not fp16 (no loss scaling)")
+    return Accelerator(
+        cpu=training_args.use_cpu,
+        mixed_precision="bf16" if training_args.bf16 else "no",
+        # Trainer-like scheduling: one scheduler step per optimizer step, whatever the number of processes.
+        step_scheduler_with_optimizer=False,
+        # A rank that dies or diverges makes the others fail fast instead of waiting 30 minutes.
+        kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=training_args.ddp_timeout))],
+    )
+
+
+def _next_token_loss(logits, target_ids, reduction="mean"):
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target_ids.reshape(-1), reduction=reduction)
+
+
+@torch.no_grad()
+def evaluate_streams(model, token_ids, accelerator, batch_size=10, bptt=35):
+    """Perplexity of a recurrent LM over a 1-D token tensor read as `batch_size` streams per process, state carried.
+
+    Every process reads its own streams; the summed loss and token counts are reduced over processes, so each
+    token is counted exactly once. Returns `{"loss", "perplexity", "n_tokens"}`.
+    """
+    loader = bptt_dataloader(
+        token_ids, batch_size, bptt, num_replicas=accelerator.num_processes, rank=accelerator.process_index
+    )
+    was_training = model.training
+    model.eval()
+    cache = None
+    total_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    total_tokens = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    for batch in loader:
+        input_ids = batch["input_ids"].to(accelerator.device)
+        target_ids = batch["target_ids"].to(accelerator.device)
+        outputs = model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        cache = outputs.past_key_values
+        total_loss += _next_token_loss(outputs.logits, target_ids, reduction="sum").double()
+        total_tokens += target_ids.numel()
+    total_loss = accelerator.reduce(total_loss, reduction="sum")
+    total_tokens = accelerator.reduce(total_tokens, reduction="sum")
+    model.train(was_training)
+    mean_loss = (total_loss / total_tokens).item()
+    return {"loss": mean_loss, "perplexity": perplexity(mean_loss), "n_tokens": int(total_tokens.item())}
+
+
+def _save_checkpoint(accelerator, output_dir, global_step, loop_state, save_total_limit=None):
+    """Write `checkpoint-<step>` atomically: everything goes into a temporary folder renamed once complete."""
+    final_dir = os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-{global_step}")
+    temporary_dir = final_dir + ".tmp"
+    if accelerator.is_main_process and os.path.exists(temporary_dir):
+        shutil.rmtree(temporary_dir)  # left by a run killed while saving
+    accelerator.wait_for_everyone()
+    accelerator.save_state(temporary_dir)
+    torch.save(loop_state, os.path.join(temporary_dir, LOOP_STATE_NAME.format(rank=accelerator.process_index)))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if os.path.exists(final_dir):
+            shutil.rmtree(final_dir)
+        os.replace(temporary_dir, final_dir)
+        if save_total_limit:
+            _delete_old_checkpoints(output_dir, keep=save_total_limit)
+    accelerator.wait_for_everyone()
+
+
+def _delete_old_checkpoints(output_dir, keep):
+    steps = sorted(
+        int(name.rsplit("-", 1)[1])
+        for name in os.listdir(output_dir)
+        if name.startswith(CHECKPOINT_PREFIX + "-") and name.rsplit("-", 1)[1].isdigit()
+    )
+    for step in steps[:-keep]:
+        shutil.rmtree(os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-{step}"), ignore_errors=True)
+
+
+def _resolve_checkpoint(resume_from_checkpoint, output_dir):
+    """`True`/"latest" -> the newest checkpoint in output_dir (None if there is none yet); a path -> that path."""
+    if resume_from_checkpoint in (None, False, "", "false", "False"):
+        return None
+    if resume_from_checkpoint in (True, "true", "True", "latest"):
+        return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    if not os.path.isdir(resume_from_checkpoint):
+        raise FileNotFoundError(f"checkpoint to resume from not found: {resume_from_checkpoint}")
+    return resume_from_checkpoint
+
+
+def train_tbptt(
+    model,
+    train_data,
+    training_args,
+    eval_token_ids=None,
+    bptt=35,
+    tokenizer=None,
+    accelerator=None,
+    run_record=None,
+):
+    """Train a recurrent causal LM with truncated BPTT over contiguous streams, and save it to `output_dir`.
+
+    Args:
+        model: an hf_seq RNN/LSTM/GRU `...ForCausalLM`.
+        train_data: the training corpus, either a 1-D tensor of token ids (laid out as
+            `per_device_train_batch_size * world_size` streams, each process reading its own) or an iterable of
+            tokenised documents from a streaming dataset (read as `per_device_train_batch_size` streams per process;
+            give each process its own shard).
+        training_args: a `transformers.TrainingArguments`; see the module docstring for the fields used.
+        eval_token_ids: 1-D tensor of validation token ids, evaluated after every epoch (and at the end).
+        bptt: the window length, i.e. how many steps gradients flow back through.
+        tokenizer: saved with the model when given.
+        accelerator: an existing `Accelerator` (default: one made from `training_args`).
+        run_record: extra facts for `run_info.json` (data files, tokenizer...).
+
+    Returns:
+        A `TrainingRun` whose metrics hold `train_loss`, `eval_loss`/`eval_perplexity` (when evaluated),
+        `train_runtime`, `global_step` and `epoch`.
+    """
+    if not isinstance(bptt, int) or bptt < 1:
+        raise ValueError(f"bptt must be a positive integer, got {bptt!r}")
+    if not hasattr(model.config, "model_type") or getattr(model.config, "rnn_type", None) is None:
+        raise ValueError(f"train_tbptt needs an hf_seq recurrent causal LM, got {type(model).__name__}")
+    args = training_args
+    accelerator = accelerator or make_accelerator(args)
+    set_seed(args.seed)
+    streaming = not isinstance(train_data, torch.Tensor)
+    batch_size = args.per_device_train_batch_size
+
+    def epoch_batches():
+        if streaming:
+            return torch.utils.data.DataLoader(
+                StreamingBPTTBatches(train_data, batch_size, bptt),
+                batch_size=None,
+                generator=torch.Generator().manual_seed(0),  # keeps the global RNG (dropout) untouched
+            )
+        return bptt_dataloader(
+            train_data, batch_size, bptt, num_replicas=accelerator.num_processes, rank=accelerator.process_index
+        )
+
+    steps_per_epoch = None if streaming else len(epoch_batches())
+    if args.max_steps and args.max_steps > 0:
+        total_steps = args.max_steps
+    elif streaming:
+        raise ValueError("a streaming corpus has no known length: set max_steps")
+    else:
+        total_steps = math.ceil(args.num_train_epochs * steps_per_epoch)
+    if total_steps < 1:
+        raise ValueError("nothing to train: the corpus gives no batch (too few tokens for the streams and bptt)")
+
+    no_decay = [name for name, parameter in model.named_parameters() if parameter.ndim < 2]
+    parameter_groups = [
+        {"params": [p for n, p in model.named_parameters() if n not in no_decay], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n in no_decay], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(
+        parameter_groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon
+    )
+    scheduler = get_scheduler(
+        args.lr_scheduler_type,
+        optimizer=optimizer,
+        num_warmup_steps=args.get_warmup_steps(total_steps),
+        num_training_steps=total_steps,
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    # Where to start: a fresh run, or the position and state saved in a checkpoint.
+    global_step, epoch, step_in_epoch, cache = 0, 0, 0, None
+    train_loss_sum, train_loss_count = 0.0, 0
+    tokens_this_run, eval_seconds = 0, 0.0  # for the training throughput (this process, this run only)
+    log_history = []
+    checkpoint = _resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    if checkpoint is not None:
+        accelerator.load_state(checkpoint)
+        loop_state = torch.load(
+            os.path.join(checkpoint, LOOP_STATE_NAME.format(rank=accelerator.process_index)), weights_only=True
+        )
+        global_step, epoch, step_in_epoch = loop_state["global_step"], loop_state["epoch"], loop_state["step_in_epoch"]
+        train_loss_sum, train_loss_count = loop_state["train_loss_sum"], loop_state["train_loss_count"]
+        log_history = loop_state["log_history"]
+        if loop_state["hidden"] is not None:
+            cache = RecurrentCache(
+                hidden=loop_state["hidden"].to(accelerator.device),
+                cell=None if loop_state["cell"] is None else loop_state["cell"].to(accelerator.device),
+                seen_tokens=loop_state["seen_tokens"],
+            )
+        accelerator.print(f"Resumed from {checkpoint} at step {global_step} (epoch {epoch}, batch {step_in_epoch})")
+
+    logging_steps = _as_steps(args.logging_steps, total_steps)
+    save_steps = _as_steps(args.save_steps, total_steps) if args.save_strategy == "steps" else 0
+    progress = tqdm(
+        total=total_steps,
+        initial=global_step,
+        desc="TBPTT training",
+        disable=bool(args.disable_tqdm) or not accelerator.is_local_main_process,
+    )
+    start_time = time.time()
+    model.train()
+    epoch_metrics = {}
+    while global_step < total_steps:
+        batches = epoch_batches()
+        if step_in_epoch:  # resuming mid-epoch: the batches before the checkpoint were already trained on
+            batches = itertools.islice(batches, step_in_epoch, None)
+        for batch in batches:
+            if global_step >= total_steps:  # max_steps reached mid-epoch
+                break
+            input_ids = batch["input_ids"].to(accelerator.device)
+            target_ids = batch["target_ids"].to(accelerator.device)
+            with accelerator.autocast():
+                outputs = model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+                loss = _next_token_loss(outputs.logits, target_ids)
+            accelerator.backward(loss)
+            if args.max_grad_norm and args.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            # Keep the state, drop its history: the next window starts where this one ended.
+            cache = outputs.past_key_values.detach()
+
+            global_step += 1
+            step_in_epoch += 1
+            train_loss_sum += loss.item()
+            train_loss_count += 1
+            tokens_this_run += input_ids.numel()
+            progress.update(1)
+            if logging_steps and global_step % logging_steps == 0:
+                log_history.append(
+                    {"step": global_step, "loss": round(loss.item(), 4), "learning_rate": scheduler.get_last_lr()[0]}
+                )
+                progress.set_postfix(loss=f"{loss.item():.3f}")
+            if save_steps and global_step % save_steps == 0 and global_step < total_steps:
+                loop_state = {
+                    "global_step": global_step,
+                    "epoch": epoch,
+                    "step_in_epoch": step_in_epoch,
+                    "train_loss_sum": train_loss_sum,
+                    "train_loss_count": train_loss_count,
+                    "log_history": log_history,
+                    "hidden": None if cache.hidden is None else cache.hidden.cpu(),
+                    "cell": None if cache.cell is None else cache.cell.cpu(),
+                    "seen_tokens": cache.seen_tokens,
+                }
+                _save_checkpoint(accelerator, args.output_dir, global_step, loop_state, args.save_total_limit)
+        else:
+            # The epoch ran to its end: evaluate, then start the next one from fresh state, as pytorch/examples does.
+            epoch += 1
+            step_in_epoch = 0
+            cache = None
+            if eval_token_ids is not None:
+                eval_start = time.time()
+                epoch_metrics = _evaluate_and_log(
+                    model, eval_token_ids, accelerator, args, bptt, epoch, global_step, log_history, progress
+                )
+                eval_seconds += time.time() - eval_start
+            if streaming and global_step == 0:
+                raise ValueError("the streaming corpus gives no batch (too few tokens for the streams and bptt)")
+    progress.close()
+    train_runtime = time.time() - start_time
+
+    training_seconds = max(train_runtime - eval_seconds, 1e-9)  # epoch-end evaluations excluded
+    metrics = {
+        "train_loss": train_loss_sum / max(train_loss_count, 1),
+        "train_runtime": round(train_runtime, 2),
+        # Tokens read by all processes per second of training.
+        "train_tokens_per_second": tokens_this_run * accelerator.num_processes / training_seconds,
+        "global_step": global_step,
+        "epoch": epoch + (step_in_epoch / steps_per_epoch if steps_per_epoch else 0),
+    }
+    if eval_token_ids is not None:
+        if step_in_epoch:  # the run stopped mid-epoch: measure the final model
+            epoch_metrics = _evaluate_and_log(
+                model, eval_token_ids, accelerator, args, bptt, epoch, global_step, log_history, progress
+            )
+        metrics.update(epoch_metrics)
+
+    accelerator.wait_for_everyone()
+    model = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        _save_final_model(model, tokenizer, args, metrics, log_history, bptt, train_runtime, run_record)
+    accelerator.wait_for_everyone()
+    return TrainingRun(model=model, tokenizer=tokenizer, metrics=metrics, output_dir=args.output_dir)
+
+
+def _evaluate_and_log(model, eval_token_ids, accelerator, args, bptt, epoch, global_step, log_history, progress):
+    result = evaluate_streams(
+        model, eval_token_ids, accelerator, batch_size=args.per_device_eval_batch_size, bptt=bptt
+    )
+    metrics = {
+        "eval_loss": result["loss"],
+        "eval_perplexity": result["perplexity"],
+        "eval_tokens": result["n_tokens"],
+    }
+    log_history.append({"step": global_step, "epoch": epoch, **metrics})
+    if accelerator.is_local_main_process:
+        progress.write(f"epoch {epoch}: valid loss {result['loss']:.4f}, valid perplexity {result['perplexity']:.2f}")
+    return metrics
+
+
+def _as_steps(value, total_steps):
+    """TrainingArguments' logging/save steps: an int, or a float in (0, 1) meaning a fraction of the run."""
+    if not value:
+        return 0
+    if value < 1:
+        return max(1, math.ceil(value * total_steps))
+    return int(value)
+
+
+def _save_final_model(model, tokenizer, args, metrics, log_history, bptt, train_runtime, run_record):
+    """save_pretrained into a temporary folder, then move the files into output_dir (nothing half-written)."""
+    os.makedirs(args.output_dir, exist_ok=True)
+    temporary_dir = os.path.join(args.output_dir, ".saving")
+    shutil.rmtree(temporary_dir, ignore_errors=True)
+    model.save_pretrained(temporary_dir)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(temporary_dir)
+    for name in os.listdir(temporary_dir):
+        os.replace(os.path.join(temporary_dir, name), os.path.join(args.output_dir, name))
+    os.rmdir(temporary_dir)
+    record = {
+        "task": "causal-lm",
+        "training_loop": "truncated BPTT (accelerate)",
+        "model_type": model.config.model_type,
+        "num_parameters": count_parameters(model),
+        "metrics": metrics_for_card(metrics, "train", prefix="train_")
+        + metrics_for_card(metrics, "validation", prefix="eval_"),
+        "eval_split": "validation",
+        "hyperparameters": {**training_arguments_record(args), "bptt": bptt},
+        "log_history": log_history,
+        "wall_time_seconds": round(train_runtime, 2),
+    }
+    record.update(run_record or {})
+    write_run_info(args.output_dir, **record)
+
+
+__all__ = ["evaluate_streams", "make_accelerator", "train_tbptt"]

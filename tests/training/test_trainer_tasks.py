@@ -1,0 +1,169 @@
+"""pretrain / finetune on Trainer, evaluate_model and generate_text on tiny models."""
+
+import json
+import math
+import os
+import shutil
+
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
+from safetensors.torch import load_file
+from transformers import AutoModelForSequenceClassification
+
+from hf_seq.data import load_nsmc
+from hf_seq.training import encode_for_token_classification, evaluate_model, finetune, generate_text, pretrain
+from tests.training.helpers import tiny_lstm_config, training_arguments
+
+
+def test_pretrain_with_trainer_reports_perplexity(tiny_tokenizer, text_files, tmp_path):
+    run = pretrain(
+        training_arguments(tmp_path / "lm", max_steps=4),
+        text_files[0],
+        tiny_tokenizer,
+        validation_file=text_files[1],
+        model=tiny_lstm_config(tiny_tokenizer),
+        loop="trainer",
+        block_size=16,
+    )
+    assert run.metrics["eval_perplexity"] == pytest.approx(math.exp(run.metrics["eval_loss"]))
+    assert run.metrics["eval_perplexity"] < len(tiny_tokenizer) * 2  # a trained model, not a broken one
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "trainer_state.json", "run_info.json"):
+        assert os.path.isfile(tmp_path / "lm" / name), name
+    run_info = json.loads((tmp_path / "lm" / "run_info.json").read_text())
+    assert run_info["hyperparameters"]["block_size"] == 16
+    assert {"name": "perplexity", "value": run.metrics["eval_perplexity"], "split": "validation"} in run_info["metrics"]
+
+
+def test_auto_loop_and_bad_inputs(tiny_tokenizer, text_files, tmp_path):
+    with pytest.raises(ValueError, match="loop"):
+        pretrain(training_arguments(tmp_path), text_files[0], tiny_tokenizer, loop="fast")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        pretrain(training_arguments(tmp_path), str(tmp_path / "missing.txt"), tiny_tokenizer)
+    with pytest.raises(ValueError, match="unknown model_type"):
+        pretrain(training_arguments(tmp_path), text_files[0], tiny_tokenizer, model_type="lsmt")
+
+
+def test_finetune_from_a_pretrained_lm_keeps_its_body(lm_dir, tokenizer_dir, nsmc_dir, tmp_path):
+    # learning_rate 0: the loaded body must come out exactly as the LM saved it.
+    run = finetune(training_arguments(tmp_path / "classifier", max_steps=2, learning_rate=0.0), tokenizer_dir,
+                   model=lm_dir, dataset=nsmc_dir)
+    lm_weights = load_file(os.path.join(lm_dir, "model.safetensors"))
+    classifier_weights = load_file(tmp_path / "classifier" / "model.safetensors")
+    body = [name for name in lm_weights if name.startswith("model.")]
+    assert body and all(torch.equal(lm_weights[name], classifier_weights[name]) for name in body)
+    assert run.model.config.id2label == {0: "negative", 1: "positive"}
+    assert run.metrics["eval_n"] == 62
+    run_info = json.loads((tmp_path / "classifier" / "run_info.json").read_text())
+    assert run_info["base_model_path"] == lm_dir
+    assert run_info["eval_split"] == "test"
+
+
+def test_finetune_then_evaluate_agree_and_count_every_review(tiny_tokenizer, nsmc_dir, tmp_path):
+    run = finetune(training_arguments(tmp_path / "classifier", max_steps=6), tiny_tokenizer,
+                   model=tiny_lstm_config(tiny_tokenizer), dataset=nsmc_dir, dataset_name="e9t/nsmc")
+    test_file = os.path.join(nsmc_dir, "ratings_test.txt")
+    metrics = evaluate_model(str(tmp_path / "classifier"), test_file)
+    assert metrics["n"] == 62  # the empty review included
+    assert metrics["accuracy"] == pytest.approx(run.metrics["eval_accuracy"])
+
+    # The same accuracy by hand, one review at a time (no padding, no Trainer).
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "classifier").eval()
+    test = load_nsmc(nsmc_dir)["test"]
+    correct = 0
+    for document, label in zip(test["document"], test["label"]):
+        input_ids = tiny_tokenizer(document, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            correct += int(model(input_ids=input_ids).logits.argmax(-1).item() == label)
+    assert metrics["accuracy"] == pytest.approx(correct / len(test))
+    run_info = json.loads((tmp_path / "classifier" / "run_info.json").read_text())
+    assert run_info["datasets"] == ["e9t/nsmc"]
+
+
+def test_trainer_resume_from_checkpoint_reproduces_the_run(tiny_tokenizer, nsmc_dir, tmp_path):
+    def run(output_dir, resume=None):
+        return finetune(
+            training_arguments(output_dir, max_steps=6, save_strategy="steps", save_steps=3,
+                               resume_from_checkpoint=resume),
+            tiny_tokenizer, model=tiny_lstm_config(tiny_tokenizer, output_dropout=0.2), dataset=nsmc_dir,
+        )
+
+    uninterrupted = run(tmp_path / "a")
+    os.makedirs(tmp_path / "b")
+    shutil.copytree(tmp_path / "a" / "checkpoint-3", tmp_path / "b" / "checkpoint-3")
+    resumed = run(tmp_path / "b", resume="latest")
+    assert resumed.metrics["eval_accuracy"] == uninterrupted.metrics["eval_accuracy"]
+    expected, actual = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
+def test_token_classification_aligns_labels_to_first_subtokens(tiny_tokenizer, tmp_path):
+    words = [["정말", "재밌는", "영화였다"], ["배우", "연기가", "별로", "였다"], ["최고"]] * 8
+    tags = [[int(word.endswith("다")) for word in sentence] for sentence in words]
+    features = Features({"tokens": List(Value("string")), "tags": List(ClassLabel(names=["O", "END"]))})
+    data = Dataset.from_dict({"tokens": words, "tags": tags}, features=features)
+    dataset = DatasetDict({"train": data, "test": data.select(range(6))})
+
+    encoded = encode_for_token_classification(dataset["test"], tiny_tokenizer)
+    for example, sentence_tags in zip(encoded, dataset["test"]["tags"]):
+        assert [label for label in example["labels"] if label != -100] == sentence_tags
+        assert len(example["labels"]) == len(example["input_ids"])
+
+    run = finetune(training_arguments(tmp_path / "tagger", max_steps=4), tiny_tokenizer,
+                   model=tiny_lstm_config(tiny_tokenizer), dataset=dataset, task="token-classification")
+    assert run.model.config.id2label == {0: "O", 1: "END"}
+    assert run.metrics["eval_n_tokens"] == sum(len(sentence) for sentence in dataset["test"]["tokens"])
+    assert 0.0 <= run.metrics["eval_accuracy"] <= 1.0
+
+
+def test_evaluate_language_model_stateful_and_blocks(lm_dir, text_files):
+    stateful = evaluate_model(lm_dir, text_files[1], bptt=8)
+    blocks = evaluate_model(lm_dir, text_files[1], stateful=False, block_size=16)
+    for metrics in (stateful, blocks):
+        assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
+        assert metrics["n_tokens"] > 100
+
+
+def test_evaluate_refuses_a_file_that_does_not_fit_the_model(lm_dir, nsmc_dir, text_files, tmp_path):
+    with pytest.raises(ValueError, match="NSMC"):
+        evaluate_model(lm_dir, os.path.join(nsmc_dir, "ratings_test.txt"))
+    with pytest.raises(FileNotFoundError, match="test file"):
+        evaluate_model(lm_dir, str(tmp_path / "missing.txt"))
+    with pytest.raises(FileNotFoundError, match="model folder"):
+        evaluate_model(str(tmp_path / "no-model"), text_files[1])
+
+
+def test_generate_text_continues_the_prompt_reproducibly(lm_dir):
+    first = generate_text(lm_dir, ["영화", ""], max_new_tokens=8, seed=3)
+    second = generate_text(lm_dir, ["영화", ""], max_new_tokens=8, seed=3)
+    assert first == second and len(first) == 2
+    assert first[0].startswith("영화") and len(first[0]) > len("영화")
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        generate_text(lm_dir, ["영화"], max_new_tokens=0)
+
+
+@pytest.mark.parametrize("loop", ["tbptt", "trainer"])
+def test_pretrain_on_a_streamed_corpus(tiny_tokenizer, text_files, tmp_path, loop):
+    run = pretrain(training_arguments(tmp_path / "lm", max_steps=3), text_files[0], tiny_tokenizer,
+                   model=tiny_lstm_config(tiny_tokenizer), loop=loop, bptt=8, block_size=16, streaming=True)
+    assert run.metrics["train_loss"] > 0
+    if loop == "trainer":
+        assert json.loads((tmp_path / "lm" / "trainer_state.json").read_text())["global_step"] == 3
+    else:
+        assert run.metrics["global_step"] == 3
+    with pytest.raises(ValueError, match="max_steps"):
+        pretrain(training_arguments(tmp_path / "lm2"), text_files[0], tiny_tokenizer,
+                 model=tiny_lstm_config(tiny_tokenizer), loop="tbptt", streaming=True)
+
+
+def test_a_transformer_pretrains_on_blocks_and_refuses_tbptt(tiny_tokenizer, text_files, tmp_path):
+    tiny = "hidden_size=16,num_hidden_layers=1,num_attention_heads=2,max_position_embeddings=32"
+    run = pretrain(training_arguments(tmp_path / "lm", max_steps=2), text_files[0], tiny_tokenizer,
+                   validation_file=text_files[1], model_type="transformer", config_overrides=tiny, block_size=16)
+    assert run.model.config.model_type == "hf_seq_transformer_lm"  # loop="auto" chose Trainer on blocks
+    assert os.path.isfile(tmp_path / "lm" / "trainer_state.json")
+    assert evaluate_model(str(tmp_path / "lm"), text_files[1], block_size=16)["perplexity"] == pytest.approx(
+        run.metrics["eval_perplexity"], rel=1e-4)
+    with pytest.raises(ValueError, match="recurrent"):
+        pretrain(training_arguments(tmp_path / "lm2", max_steps=2), text_files[0], tiny_tokenizer,
+                 model_type="transformer", config_overrides=tiny, loop="tbptt")
