@@ -354,8 +354,8 @@ def _pool(hidden_states, attention_mask, pooling, bidirectional):
     return torch.cat([hidden_states[rows, last_index, :half], hidden_states[rows, first_index, half:]], dim=-1)
 
 
-class RecurrentForSequenceClassification(RecurrentPreTrainedModel):
-    """A recurrent encoder, a pooling of its outputs (`config.pooling`) and a linear classifier."""
+class RecurrentClassifierBase(RecurrentPreTrainedModel):
+    """What both classification heads share: a recurrent encoder (uni- or bidirectional) and a linear classifier."""
 
     def __init__(self, config):
         super().__init__(config)
@@ -365,11 +365,7 @@ class RecurrentForSequenceClassification(RecurrentPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size * directions, config.num_labels)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, return_dict=None):
-        r"""
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices (or floats for regression).
-        """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+    def _encode(self, input_ids, attention_mask, inputs_embeds):
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -377,7 +373,19 @@ class RecurrentForSequenceClassification(RecurrentPreTrainedModel):
             use_cache=False,
             return_dict=True,
         )
-        pooled = _pool(outputs.last_hidden_state, attention_mask, self.config.pooling, self.config.bidirectional)
+        return outputs.last_hidden_state
+
+
+class RecurrentForSequenceClassification(RecurrentClassifierBase):
+    """A recurrent encoder, a pooling of its outputs (`config.pooling`) and a linear classifier."""
+
+    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, return_dict=None):
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices (or floats for regression).
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        hidden_states = self._encode(input_ids, attention_mask, inputs_embeds)
+        pooled = _pool(hidden_states, attention_mask, self.config.pooling, self.config.bidirectional)
         logits = self.classifier(pooled)
 
         loss = None
@@ -388,16 +396,8 @@ class RecurrentForSequenceClassification(RecurrentPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class RecurrentForTokenClassification(RecurrentPreTrainedModel):
+class RecurrentForTokenClassification(RecurrentClassifierBase):
     """A recurrent encoder with a linear classifier on every position (many-to-many, e.g. tagging)."""
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.model = RecurrentModel(config)
-        directions = 2 if config.bidirectional else 1
-        self.classifier = nn.Linear(config.hidden_size * directions, config.num_labels)
-        self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, return_dict=None):
         r"""
@@ -405,14 +405,7 @@ class RecurrentForTokenClassification(RecurrentPreTrainedModel):
             -100 (e.g. on padding) is ignored.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            use_cache=False,
-            return_dict=True,
-        )
-        logits = self.classifier(outputs.last_hidden_state)
+        logits = self.classifier(self._encode(input_ids, attention_mask, inputs_embeds))
 
         loss = None
         if labels is not None:
