@@ -31,6 +31,13 @@ from .models.recurrent import (
     RNNForTokenClassification,
     RNNModel,
 )
+from .models.transformer import (
+    TransformerLMConfig,
+    TransformerLMForCausalLM,
+    TransformerLMForSequenceClassification,
+    TransformerLMForTokenClassification,
+    TransformerLMModel,
+)
 
 __version__ = "0.1.0"
 
@@ -54,3 +61,10 @@ def _register_family(config_class, model, causal_lm, sequence_classification, to
 _register_family(RNNConfig, RNNModel, RNNForCausalLM, RNNForSequenceClassification, RNNForTokenClassification)
 _register_family(LSTMConfig, LSTMModel, LSTMForCausalLM, LSTMForSequenceClassification, LSTMForTokenClassification)
 _register_family(GRUConfig, GRUModel, GRUForCausalLM, GRUForSequenceClassification, GRUForTokenClassification)
+_register_family(
+    TransformerLMConfig,
+    TransformerLMModel,
+    TransformerLMForCausalLM,
+    TransformerLMForSequenceClassification,
+    TransformerLMForTokenClassification,
+)

@@ -1,0 +1,142 @@
+"""Configuration of the small decoder-only Transformer language model (`model_type="hf_seq_transformer_lm"`)."""
+
+from transformers import PretrainedConfig
+from transformers.activations import ACT2FN
+
+POSITION_EMBEDDING_TYPES = ("rotary", "learned")
+POOLINGS = ("last", "mean", "cls")
+
+
+class TransformerLMConfig(PretrainedConfig):
+    r"""
+    Configuration of a pre-norm, decoder-only Transformer language model and its heads. The defaults give a working
+    small model (6 layers, 384 hidden, 6 heads, 1024 positions, rotary positions, tied embeddings).
+
+    Args:
+        vocab_size (`int`, defaults to 16000): number of tokens in the vocabulary.
+        hidden_size (`int`, defaults to 384): width of the residual stream (and of the token embeddings).
+        num_hidden_layers (`int`, defaults to 6): number of decoder blocks.
+        num_attention_heads (`int`, defaults to 6): attention heads per block; must divide `hidden_size`.
+        intermediate_size (`int`, *optional*): width of the feed-forward layer; `None` means `4 * hidden_size`.
+        hidden_act (`str`, defaults to `"gelu"`): feed-forward activation, a name from `transformers.activations`.
+        max_position_embeddings (`int`, defaults to 1024): the longest input with learned positions (longer input
+            raises a `ValueError`); with rotary positions, the length the model is meant for.
+        position_embedding_type (`str`, defaults to `"rotary"`): `"rotary"` (RoPE on queries and keys, Su et al.
+            2021) or `"learned"` (a learned absolute position embedding added to the tokens, as GPT-2).
+        rope_theta (`float`, defaults to 10000.0): base of the rotary frequencies.
+        layer_norm_eps (`float`, defaults to 1e-5): epsilon of the layer norms.
+        embedding_dropout (`float`, defaults to 0.0): dropout on the embeddings (tokens + positions).
+        attention_dropout (`float`, defaults to 0.0): dropout on the attention probabilities.
+        hidden_dropout (`float`, defaults to 0.0): dropout on each attention / MLP output before the residual sum.
+        classifier_dropout (`float`, defaults to 0.0): dropout before the classification heads.
+        initializer_range (`float`, defaults to 0.02): standard deviation of the normal weight initialisation.
+        tie_word_embeddings (`bool`, defaults to `True`): share the input embedding matrix with the LM head.
+        pooling (`str`, defaults to `"last"`): how a sequence-classification head summarises the sequence: the last
+            real token (`"last"`), the mean over real tokens (`"mean"`), or a learned [CLS]-like token appended after
+            the last real token, which attends to the whole sequence (`"cls"`).
+        pad_token_id, bos_token_id, eos_token_id (`int`, optional): special token ids, as in the tokenizer.
+        use_cache (`bool`, defaults to `True`): return the key/value cache as `past_key_values`.
+
+    Example:
+
+    ```python
+    >>> from hf_seq import TransformerLMConfig, TransformerLMForCausalLM
+    >>> model = TransformerLMForCausalLM(TransformerLMConfig(vocab_size=8000, hidden_size=256, num_attention_heads=4))
+    ```
+    """
+
+    model_type = "hf_seq_transformer_lm"
+    keys_to_ignore_at_inference = ["past_key_values"]
+
+    # The config is a dataclass (transformers 5): each field below is a constructor argument with its default.
+    vocab_size: int = 16000
+    hidden_size: int = 384
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 6
+    intermediate_size: int | None = None
+    hidden_act: str = "gelu"
+    max_position_embeddings: int = 1024
+    position_embedding_type: str = "rotary"
+    rope_theta: float = 10000.0
+    layer_norm_eps: float = 1e-5
+    embedding_dropout: float = 0.0
+    attention_dropout: float = 0.0
+    hidden_dropout: float = 0.0
+    classifier_dropout: float = 0.0
+    initializer_range: float = 0.02
+    tie_word_embeddings: bool = True
+    pooling: str = "last"
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 2
+    eos_token_id: int | list[int] | None = 3
+    use_cache: bool = True
+
+    def __post_init__(self, **kwargs):
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.hidden_size if isinstance(self.hidden_size, int) else None
+        # Where a machine without hf_seq finds every head in the saved code (trust_remote_code).
+        kwargs.setdefault(
+            "auto_map",
+            {
+                "AutoConfig": "configuration_transformer_lm.TransformerLMConfig",
+                "AutoModel": "modeling_transformer_lm.TransformerLMModel",
+                "AutoModelForCausalLM": "modeling_transformer_lm.TransformerLMForCausalLM",
+                "AutoModelForSequenceClassification": "modeling_transformer_lm.TransformerLMForSequenceClassification",
+                "AutoModelForTokenClassification": "modeling_transformer_lm.TransformerLMForTokenClassification",
+            },
+        )
+        super().__post_init__(**kwargs)
+        self._validate()
+
+    def _validate(self):
+        """Reject impossible values here, naming the field, rather than deep inside the model."""
+        name = type(self).__name__
+        for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                      "max_position_embeddings"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: `{field}` must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"{name}: `hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
+                f"({self.num_attention_heads})"
+            )
+        if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:
+            raise ValueError(
+                f"{name}: `position_embedding_type` must be one of {POSITION_EMBEDDING_TYPES}, "
+                f"got {self.position_embedding_type!r}"
+            )
+        head_size = self.hidden_size // self.num_attention_heads
+        if self.position_embedding_type == "rotary" and head_size % 2 != 0:
+            raise ValueError(
+                f"{name}: rotary positions need an even head size, but `hidden_size` / `num_attention_heads` = "
+                f"{head_size}"
+            )
+        if self.hidden_act not in ACT2FN:
+            raise ValueError(
+                f"{name}: `hidden_act` must be an activation known to transformers (e.g. 'gelu', 'gelu_new', "
+                f"'relu', 'silu'), got {self.hidden_act!r}"
+            )
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"{name}: `pooling` must be one of {POOLINGS}, got {self.pooling!r}")
+        for field in ("embedding_dropout", "attention_dropout", "hidden_dropout", "classifier_dropout"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}: `{field}` must be a probability in [0, 1), got {value!r}")
+        for field in ("rope_theta", "layer_norm_eps", "initializer_range"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name}: `{field}` must be a positive number, got {value!r}")
+        for field in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            value = getattr(self, field)
+            if value is None:
+                continue
+            ids = value if isinstance(value, (list, tuple)) else [value]
+            for token_id in ids:
+                if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < self.vocab_size:
+                    raise ValueError(
+                        f"{name}: `{field}` must be a token id in [0, vocab_size={self.vocab_size}), got {value!r}"
+                    )
+
+
+__all__ = ["TransformerLMConfig"]
