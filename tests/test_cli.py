@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-import torch
 
 from hf_seq.cli import main
 from hf_seq.data import sample_data_path
@@ -13,13 +12,6 @@ QUIET = ["--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no
          "--dataloader_pin_memory", "false"]
 TINY_MODEL = "embedding_size=16,hidden_size=16,num_hidden_layers=1"
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

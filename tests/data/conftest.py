@@ -1,7 +1,6 @@
-"""Fixtures for the data tests: a tiny BPE tokenizer (the project's own trainer) and one torch thread."""
+"""Fixtures for the data tests: a tiny BPE tokenizer (the project's own trainer)."""
 
 import pytest
-import torch
 
 from hf_seq.data import sample_data_path
 from tokenizer_training import train_tokenizer
@@ -14,11 +13,3 @@ def tiny_tokenizer():
         texts = handle.read().splitlines()[:1000]
     return train_tokenizer(texts=texts, vocab_size=600, limit_alphabet=200)
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors on a shared machine: one thread avoids OpenMP threads waiting on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

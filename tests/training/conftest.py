@@ -1,7 +1,6 @@
-"""Fixtures for the training tests: a tiny tokenizer, tiny model configs, small text/NSMC files, one torch thread."""
+"""Fixtures for the training tests: a tiny tokenizer, tiny model configs, small text/NSMC files."""
 
 import pytest
-import torch
 
 from hf_seq.data import sample_data_path
 from tests.training.helpers import tiny_lstm_config, training_arguments
@@ -47,14 +46,6 @@ def nsmc_dir(tmp_path_factory):
     (directory / "ratings_test.txt").write_text("\n".join(test_rows) + "\n", encoding="utf-8")
     return str(directory)
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared machine: one thread avoids OpenMP threads waiting on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
