@@ -104,7 +104,7 @@ def main():
     parser.add_argument("--corpus", default=str(sample_data_path("reviews_sample_train.txt")))
     parser.add_argument("--vocab_size", type=int, default=8000)
     parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=4)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -120,9 +120,13 @@ def main():
         ours, plain = [], []
         our_loop(token_ids, tokenizer, 5, workdir + "/warmup")
         plain_loop(token_ids, vocab_size, 5)
-        for repeat in range(args.repeats):
-            ours.append(our_loop(token_ids, tokenizer, args.steps, f"{workdir}/run{repeat}"))
-            plain.append(plain_loop(token_ids, vocab_size, args.steps))
+        for repeat in range(args.repeats):  # interleaved, alternating which goes first
+            runs = [
+                lambda: ours.append(our_loop(token_ids, tokenizer, args.steps, f"{workdir}/run{repeat}")),
+                lambda: plain.append(plain_loop(token_ids, vocab_size, args.steps)),
+            ]
+            for run in runs if repeat % 2 == 0 else runs[::-1]:
+                run()
         ours_tps, plain_tps = tokens_per_run / statistics.median(ours), tokens_per_run / statistics.median(plain)
         print(f"hf_seq LSTMForCausalLM + train_tbptt: {ours_tps:,.0f} tokens/s  (runs: {[round(t, 2) for t in ours]} s)")
         print(f"plain PyTorch nn.LSTM loop:           {plain_tps:,.0f} tokens/s  (runs: {[round(t, 2) for t in plain]} s)")
