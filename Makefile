@@ -1,5 +1,6 @@
 # `make demo` and `make test` set everything up themselves on a fresh machine.
-# TORCH_SPEC picks the torch build: the default is the CPU wheel; GPU users may set e.g. TORCH_SPEC="torch==2.13.0".
+# TORCH_SPEC is what pip installs for torch, before the project: the default is the CPU wheel; GPU users set
+# e.g. TORCH_SPEC="torch==2.13.0 --index-url <the CUDA wheel index of their choice>" (or any torch>=2.4).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q $(TORCH_SPEC)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
