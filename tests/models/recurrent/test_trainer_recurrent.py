@@ -2,28 +2,10 @@
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, Trainer, TrainingArguments
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, Trainer
 
 import hf_seq
-
-
-def training_arguments(output_dir, steps):
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        max_steps=steps,
-        per_device_train_batch_size=8,
-        learning_rate=0.03,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        seed=0,
-        disable_tqdm=True,
-    )
-
-
-def logged_losses(trainer):
-    return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+from tests.support.trainer import logged_losses, training_arguments
 
 
 def test_trainer_lowers_causal_lm_loss(tmp_path):
@@ -34,7 +16,7 @@ def test_trainer_lowers_causal_lm_loss(tmp_path):
     dataset = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
     config = hf_seq.LSTMConfig(vocab_size=24, embedding_size=16, hidden_size=32, num_hidden_layers=1)
     model = AutoModelForCausalLM.from_config(config)
-    trainer = Trainer(model=model, args=training_arguments(tmp_path, 40), train_dataset=dataset)
+    trainer = Trainer(model=model, args=training_arguments(tmp_path, 40, learning_rate=0.03), train_dataset=dataset)
     trainer.train()
     losses = logged_losses(trainer)
     assert len(losses) == 40
@@ -51,7 +33,7 @@ def test_trainer_lowers_classification_loss(tmp_path):
     dataset = Dataset.from_dict({"input_ids": ids.tolist(), "labels": labels.tolist()})
     config = hf_seq.GRUConfig(vocab_size=30, embedding_size=16, hidden_size=32, num_hidden_layers=1, num_labels=2)
     model = AutoModelForSequenceClassification.from_config(config)
-    trainer = Trainer(model=model, args=training_arguments(tmp_path, 40), train_dataset=dataset)
+    trainer = Trainer(model=model, args=training_arguments(tmp_path, 40, learning_rate=0.03), train_dataset=dataset)
     trainer.train()
     losses = logged_losses(trainer)
     assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5

@@ -2,28 +2,10 @@
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, Trainer, TrainingArguments
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, Trainer
 
 from hf_seq import TransformerLMConfig
-
-
-def training_arguments(output_dir, steps, learning_rate=1e-2):
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        max_steps=steps,
-        per_device_train_batch_size=8,
-        learning_rate=learning_rate,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        seed=0,
-        disable_tqdm=True,
-    )
-
-
-def logged_losses(trainer):
-    return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+from tests.support.trainer import logged_losses, training_arguments
 
 
 def tiny_config(**overrides):
@@ -39,7 +21,7 @@ def test_trainer_lowers_causal_lm_loss(tmp_path):
     ids = (starts + torch.arange(12)) % 24 + 4
     dataset = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
     model = AutoModelForCausalLM.from_config(tiny_config())
-    trainer = Trainer(model=model, args=training_arguments(tmp_path, 20), train_dataset=dataset)
+    trainer = Trainer(model=model, args=training_arguments(tmp_path, 20, learning_rate=1e-2), train_dataset=dataset)
     trainer.train()
     losses = logged_losses(trainer)
     assert len(losses) == 20
@@ -56,7 +38,7 @@ def test_trainer_lowers_classification_loss_with_cls_pooling(tmp_path):
     ids = torch.where(labels[:, None] == 1, low, high)
     dataset = Dataset.from_dict({"input_ids": ids.tolist(), "labels": labels.tolist()})
     model = AutoModelForSequenceClassification.from_config(tiny_config(pooling="cls", num_labels=2))
-    trainer = Trainer(model=model, args=training_arguments(tmp_path, 25), train_dataset=dataset)
+    trainer = Trainer(model=model, args=training_arguments(tmp_path, 25, learning_rate=1e-2), train_dataset=dataset)
     trainer.train()
     losses = logged_losses(trainer)
     assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
