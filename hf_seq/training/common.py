@@ -213,6 +213,7 @@ def training_arguments_record(training_args):
         "lr_scheduler_type",
         "warmup_steps",
         "seed",
+        "train_sampling_strategy",
         "bf16",
         "fp16",
     )

@@ -1,8 +1,10 @@
 """Fine-tuning for sequence classification (NSMC sentiment) and token classification, on `Trainer`."""
 
+import copy
 import os
 import time
 
+import torch
 from datasets import ClassLabel, DatasetDict
 from transformers import (
     AutoModelForSequenceClassification,
@@ -59,6 +61,40 @@ def encode_for_sequence_classification(dataset, tokenizer, text_column="document
     return dataset.map(tokenize, batched=True, remove_columns=columns, desc="Tokenizing")
 
 
+class SubwordDropoutDataset(torch.utils.data.Dataset):
+    """Training documents re-tokenised every time they are read, with BPE-dropout (Provilkov et al., 2020).
+
+    Each epoch then sees a different segmentation of every document: a regulariser for small labelled sets. The
+    tokenizers library draws the dropped merges from its own unseeded generator, so such a run is not bit-for-bit
+    reproducible; everything else (order, initial weights, model dropout) still follows the seed.
+    """
+
+    def __init__(self, dataset, tokenizer, dropout, text_column="document", label_column="label", max_length=128):
+        if not 0.0 < dropout < 1.0:
+            raise ValueError(f"subword_dropout must be in (0, 1), got {dropout}")
+        model_kind = type(tokenizer.backend_tokenizer.model).__name__ if getattr(tokenizer, "is_fast", False) else None
+        if model_kind != "BPE":
+            raise ValueError(f"subword_dropout needs a fast BPE tokenizer, got {model_kind or type(tokenizer).__name__}")
+        for column in (text_column, label_column):
+            if column not in dataset.column_names:
+                raise ValueError(f"no column {column!r} in the dataset (columns: {dataset.column_names})")
+        # A private copy: the caller's tokenizer (saved with the model, used for evaluation) keeps exact BPE.
+        self.tokenizer = copy.deepcopy(tokenizer)
+        self.tokenizer.backend_tokenizer.model.dropout = dropout
+        self.texts = list(dataset[text_column])
+        self.labels = list(dataset[label_column])
+        self.max_length = max_length
+        self.fallback_ids = [tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id]
+
+    def __len__(self):
+        return len(self.texts)
+
+    def __getitem__(self, index):
+        input_ids = self.tokenizer(self.texts[index], truncation=True, max_length=self.max_length)["input_ids"]
+        input_ids = input_ids or self.fallback_ids
+        return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": self.labels[index]}
+
+
 def encode_for_token_classification(dataset, tokenizer, tokens_column="tokens", label_column="tags", max_length=128):
     """Tokenise pre-split words; each word's label goes on its first sub-token, the rest get -100 (ignored)."""
     if not getattr(tokenizer, "is_fast", False):
@@ -96,6 +132,7 @@ def finetune(
     config_overrides=None,
     dataset_name=None,
     extra_run_info=None,
+    subword_dropout=0.0,
 ):
     """Fine-tune a classifier with `Trainer` and save it, with its tokenizer and run_info.json, to output_dir.
 
@@ -112,12 +149,16 @@ def finetune(
         eval_split: the split to evaluate on after training (skipped when the dataset lacks it).
         max_length: documents are truncated to this many tokens.
         dataset_name: the Hub dataset id to record in run_info.json (e.g. "e9t/nsmc").
+        subword_dropout: BPE-dropout probability for the training documents (sequence classification with a BPE
+            tokenizer): each epoch re-tokenises them with merges dropped at this rate. 0 tokenises once, exactly.
 
     Returns:
         A `TrainingRun` whose metrics hold `train_loss` and `eval_accuracy`, `eval_n` (examples evaluated).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if subword_dropout and task != "sequence-classification":
+        raise ValueError("subword_dropout applies to sequence classification only")
     tokenizer = load_tokenizer(tokenizer)
     dataset_record = [dataset_name] if dataset_name else None
     if dataset is None:
@@ -158,10 +199,15 @@ def finetune(
             collator = DataCollatorForTokenClassification(tokenizer)
             compute_metrics = token_classification_metrics
     eval_dataset = encoded[eval_split] if eval_split in encoded else None
+    train_dataset = encoded["train"]
+    if subword_dropout:
+        train_dataset = SubwordDropoutDataset(
+            dataset["train"], tokenizer, subword_dropout, text_column, label_column, max_length
+        )
     trainer = Trainer(
         model=model,
         args=training_args,
-        train_dataset=encoded["train"],
+        train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=collator,
         processing_class=tokenizer,
@@ -189,7 +235,11 @@ def finetune(
             "metrics": metrics_for_card(metrics, eval_split, prefix="eval_"),
             "eval_split": eval_split,
             "split_sizes": {name: len(split) for name, split in dataset.items()},
-            "hyperparameters": {**training_arguments_record(training_args), "max_length": max_length},
+            "hyperparameters": {
+                **training_arguments_record(training_args),
+                "max_length": max_length,
+                "subword_dropout": subword_dropout,
+            },
             "wall_time_seconds": round(wall_time, 2),
         }
         if base_model is not None:

@@ -167,3 +167,52 @@ def test_a_transformer_pretrains_on_blocks_and_refuses_tbptt(tiny_tokenizer, tex
     with pytest.raises(ValueError, match="recurrent"):
         pretrain(training_arguments(tmp_path / "lm2", max_steps=2), text_files[0], tiny_tokenizer,
                  model_type="transformer", config_overrides=tiny, loop="tbptt")
+
+
+def test_subword_dropout_resegments_each_read_and_leaves_the_tokenizer_exact(tiny_tokenizer, nsmc_dir):
+    from hf_seq.training.finetune import SubwordDropoutDataset
+
+    train = load_nsmc(nsmc_dir)["train"]
+    dataset = SubwordDropoutDataset(train, tiny_tokenizer, dropout=0.3, max_length=512)  # nothing truncated
+    document = max(train["document"], key=len)
+    index = list(train["document"]).index(document)
+    exact_ids = tiny_tokenizer(document)["input_ids"]
+    segmentations = {tuple(dataset[index]["input_ids"]) for _ in range(20)}
+    assert len(segmentations) > 1 and any(list(ids) != exact_ids for ids in segmentations)
+    for ids in segmentations:  # another segmentation of the same text, not another text
+        assert tiny_tokenizer.decode(list(ids), skip_special_tokens=True) == tiny_tokenizer.decode(
+            exact_ids, skip_special_tokens=True)
+    assert dataset[index]["labels"] == train["label"][index]
+    # The caller's tokenizer (saved with the model, used at test time) still segments exactly.
+    assert tiny_tokenizer.backend_tokenizer.model.dropout is None
+    assert tiny_tokenizer(document)["input_ids"] == exact_ids
+    empty = list(train["document"]).index("")
+    assert dataset[empty]["input_ids"] == [tiny_tokenizer.bos_token_id]  # classified, not dropped
+
+
+def test_finetune_with_subword_dropout_records_it(tiny_tokenizer, nsmc_dir, tmp_path):
+    run = finetune(training_arguments(tmp_path / "classifier", max_steps=4), tiny_tokenizer,
+                   model=tiny_lstm_config(tiny_tokenizer), dataset=nsmc_dir, subword_dropout=0.1)
+    assert run.metrics["eval_n"] == 62
+    run_info = json.loads((tmp_path / "classifier" / "run_info.json").read_text())
+    assert run_info["hyperparameters"]["subword_dropout"] == 0.1
+    saved = json.loads((tmp_path / "classifier" / "tokenizer.json").read_text())
+    assert saved["model"]["dropout"] is None
+
+
+def test_subword_dropout_bad_inputs(tiny_tokenizer, nsmc_dir, tmp_path):
+    from hf_seq.training.finetune import SubwordDropoutDataset
+    from tokenizer_training import train_tokenizer
+
+    train = load_nsmc(nsmc_dir)["train"]
+    with pytest.raises(ValueError, match=r"subword_dropout must be in \(0, 1\)"):
+        SubwordDropoutDataset(train, tiny_tokenizer, dropout=1.5)
+    word_tokenizer = train_tokenizer(texts=list(train["document"]), algorithm="word", vocab_size=300)
+    with pytest.raises(ValueError, match="needs a fast BPE tokenizer, got WordLevel"):
+        SubwordDropoutDataset(train, word_tokenizer, dropout=0.1)
+    with pytest.raises(ValueError, match="no column 'text'"):
+        SubwordDropoutDataset(train, tiny_tokenizer, dropout=0.1, text_column="text")
+    with pytest.raises(ValueError, match="sequence classification only"):
+        finetune(training_arguments(tmp_path / "tagger", max_steps=1), tiny_tokenizer,
+                 model=tiny_lstm_config(tiny_tokenizer), dataset=nsmc_dir, task="token-classification",
+                 subword_dropout=0.1)

@@ -4,7 +4,7 @@ from transformers import PretrainedConfig
 from transformers.activations import ACT2FN
 
 POSITION_EMBEDDING_TYPES = ("rotary", "learned")
-POOLINGS = ("last", "mean", "cls")
+POOLINGS = ("last", "mean", "max", "cls")
 
 
 class TransformerLMConfig(PretrainedConfig):
@@ -32,8 +32,8 @@ class TransformerLMConfig(PretrainedConfig):
         initializer_range (`float`, defaults to 0.02): standard deviation of the normal weight initialisation.
         tie_word_embeddings (`bool`, defaults to `True`): share the input embedding matrix with the LM head.
         pooling (`str`, defaults to `"last"`): how a sequence-classification head summarises the sequence: the last
-            real token (`"last"`), the mean over real tokens (`"mean"`), or a learned [CLS]-like token appended after
-            the last real token, which attends to the whole sequence (`"cls"`).
+            real token (`"last"`), the mean or the element-wise maximum over real tokens (`"mean"`, `"max"`), or a
+            learned [CLS]-like token appended after the last real token, which attends to the whole sequence (`"cls"`).
         pad_token_id, bos_token_id, eos_token_id (`int`, optional): special token ids, as in the tokenizer.
         use_cache (`bool`, defaults to `True`): return the key/value cache as `past_key_values`.
 

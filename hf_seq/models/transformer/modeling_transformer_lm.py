@@ -410,8 +410,8 @@ class TransformerLMForCausalLM(TransformerLMPreTrainedModel, GenerationMixin):
 def pool_hidden_states(hidden_states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """Summarise (batch, seq, hidden) into (batch, hidden) over the real tokens only (left or right padding).
 
-    `"last"`: the rightmost real token; `"mean"`: the mean over real tokens; `"cls"`: the final position, where the
-    classifier appended its learned token.
+    `"last"`: the rightmost real token; `"mean"` / `"max"`: the mean / element-wise maximum over real tokens; `"cls"`:
+    the final position, where the classifier appended its learned token.
     """
     if pooling == "cls":
         return hidden_states[:, -1]
@@ -424,7 +424,11 @@ def pool_hidden_states(hidden_states: torch.Tensor, attention_mask: torch.Tensor
         # masked_fill rather than multiply: outputs at padded positions may be anything, even NaN.
         summed = hidden_states.masked_fill(~is_real[..., None], 0.0).sum(dim=1)
         return summed / is_real.sum(dim=1, keepdim=True).clamp(min=1).to(hidden_states.dtype)
-    raise ValueError(f"pooling must be one of 'last', 'mean', 'cls', got {pooling!r}")
+    if pooling == "max":
+        masked = hidden_states.masked_fill(~is_real[..., None], torch.finfo(hidden_states.dtype).min)
+        # A row with no real token at all pools to zeros rather than the dtype's minimum.
+        return torch.where(is_real.any(dim=1, keepdim=True), masked.max(dim=1).values, 0.0)
+    raise ValueError(f"pooling must be one of 'last', 'mean', 'max', 'cls', got {pooling!r}")
 
 
 class TransformerLMForSequenceClassification(TransformerLMPreTrainedModel):

@@ -21,6 +21,7 @@ from hf_seq import (
     TransformerLMForTokenClassification,
     TransformerLMModel,
 )
+from hf_seq.models.transformer.modeling_transformer_lm import pool_hidden_states
 from tests.support.remote_code import run_without_hf_seq
 
 VOCAB = 64
@@ -196,7 +197,7 @@ def test_padded_batch_logits_equal_unpadded(positions, side):
 
 
 @pytest.mark.parametrize("positions", POSITIONS)
-@pytest.mark.parametrize("pooling", ["last", "mean", "cls"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "cls"])
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_sequence_classification_ignores_padding(positions, pooling, side):
     model = make_model(
@@ -215,12 +216,20 @@ def test_poolings_summarise_differently():
     # Same weights, three poolings: each must actually look at something different.
     input_ids = random_ids(2, 7)
     logits = {}
-    for pooling in ("last", "mean", "cls"):
+    for pooling in ("last", "mean", "max", "cls"):
         model = make_model(TransformerLMForSequenceClassification, pooling=pooling)
         with torch.no_grad():
             logits[pooling] = model(input_ids).logits
     assert not torch.allclose(logits["last"], logits["mean"])
     assert not torch.allclose(logits["last"], logits["cls"])
+    assert not torch.allclose(logits["mean"], logits["max"])
+
+
+def test_max_pooling_is_the_elementwise_maximum_over_real_tokens():
+    hidden_states = torch.tensor([[[1.0, -5.0], [3.0, -2.0], [100.0, 100.0]], [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])
+    attention_mask = torch.tensor([[1, 1, 0], [0, 0, 0]])
+    pooled = pool_hidden_states(hidden_states, attention_mask, "max")
+    torch.testing.assert_close(pooled, torch.tensor([[3.0, -2.0], [0.0, 0.0]]))
 
 
 def test_cls_pooling_learns_its_token_and_sees_the_whole_sequence():

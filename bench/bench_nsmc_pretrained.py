@@ -1,0 +1,293 @@
+"""NSMC with a small pretrained model: pretrain a language model on reviews_lm, fine-tune it on NSMC, and the
+from-scratch rows that show what pretraining buys.
+
+Claim (issue 7): a model of at most 15M parameters, pretrained only on reviews_lm/train.txt and fine-tuned on NSMC
+train, reaches >= 89.4% on the NSMC test split. Every row uses the same BPE tokenizer, trained on reviews_lm train.
+
+    # pretrained row: tokenizer -> LM (reviews_lm train) -> perplexity on reviews_lm test and samples -> NSMC
+    python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --family lstm
+    # from-scratch rows, same tokenizer and fine-tuning recipe, no pretraining
+    python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --family rnn --from_scratch
+    python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --family lstm --bidirectional --from_scratch
+
+`--data_dir` defaults to `$HF_SEQ_DATA` (holding `nsmc/` and `reviews_lm/`). The tokenizer is trained once into
+`<output_dir>/tokenizer` and reused by later rows. Each run writes its model folders under `<output_dir>`, a model
+card per model into `--card_dir` (default model_cards/), appends its figures to `<output_dir>/results.jsonl`, and
+prints them as one JSON object on its last line.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import torch
+from transformers import TrainingArguments
+
+from hf_seq.data.nsmc import load_nsmc
+from hf_seq.model_card import read_run_data, render_model_card
+from hf_seq.training import evaluate_model, finetune, generate_text, pretrain
+from hf_seq.training.common import RUN_INFO_NAME, count_parameters, write_json_atomically
+from tokenizer_training import train_tokenizer
+
+PROMPTS = ["", "이 영화", "배우들 연기가"]
+TEMPERATURES = (0.7, 1.0)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data_dir", default=os.environ.get("HF_SEQ_DATA"), help="folder with nsmc/ and reviews_lm/")
+    parser.add_argument("--output_dir", default="runs/nsmc_pretrained")
+    parser.add_argument("--card_dir", default="model_cards")
+    parser.add_argument("--family", default="lstm", choices=["rnn", "lstm", "gru", "transformer"])
+    parser.add_argument("--from_scratch", action="store_true", help="no pretraining: the NSMC classifier starts fresh")
+    parser.add_argument("--bidirectional", action="store_true", help="recurrent from-scratch classifiers only")
+    parser.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"], help="for --family rnn")
+    parser.add_argument("--vocab_size", type=int, default=8000)
+    parser.add_argument("--embedding_size", type=int, default=256)
+    parser.add_argument("--hidden_size", type=int, default=512)
+    parser.add_argument("--num_hidden_layers", type=int, default=2)
+    parser.add_argument("--num_attention_heads", type=int, default=4, help="Transformer only")
+    parser.add_argument("--intermediate_size", type=int, default=1024, help="Transformer only")
+    # Pretraining (TBPTT over carried-state streams for recurrent LMs, blocks on Trainer for the Transformer).
+    parser.add_argument("--pretrain_max_steps", type=int, default=6000)
+    parser.add_argument("--pretrain_batch_size", type=int, default=32)
+    parser.add_argument("--pretrain_learning_rate", type=float, default=2e-3)
+    parser.add_argument("--bptt", type=int, default=70)
+    parser.add_argument("--block_size", type=int, default=128)
+    parser.add_argument("--lm_dropout", type=float, default=0.1)
+    # Fine-tuning on NSMC train, evaluated on NSMC test.
+    parser.add_argument("--finetune_epochs", type=float, default=2.0)
+    parser.add_argument("--finetune_batch_size", type=int, default=64)
+    parser.add_argument("--finetune_learning_rate", type=float, default=1e-3)
+    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--pooling", default="max", choices=["last", "mean", "max", "cls"])
+    parser.add_argument("--max_length", type=int, default=80)
+    parser.add_argument("--subword_dropout", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    if not args.data_dir:
+        parser.error("give --data_dir (or set HF_SEQ_DATA) to the folder holding nsmc/ and reviews_lm/")
+    if args.bidirectional and (args.family == "transformer" or not args.from_scratch):
+        parser.error("--bidirectional is for recurrent from-scratch classifiers (a causal LM is unidirectional)")
+    return args
+
+
+def run_name(args):
+    name = {"rnn": f"rnn-{args.nonlinearity}", "lstm": "lstm", "gru": "gru", "transformer": "transformer"}[args.family]
+    if args.bidirectional:
+        name = "bi" + name
+    return name
+
+
+def body_config(args):
+    """The size and regularisation of the model body, for the LM and for a from-scratch classifier alike."""
+    if args.family == "transformer":
+        return {
+            "hidden_size": args.hidden_size,
+            "num_hidden_layers": args.num_hidden_layers,
+            "num_attention_heads": args.num_attention_heads,
+            "intermediate_size": args.intermediate_size,
+            "max_position_embeddings": max(args.block_size, args.max_length + 1),
+        }
+    config = {
+        "embedding_size": args.embedding_size,
+        "hidden_size": args.hidden_size,
+        "num_hidden_layers": args.num_hidden_layers,
+        "tie_word_embeddings": True,
+    }
+    if args.family == "rnn":
+        config["nonlinearity"] = args.nonlinearity
+    return config
+
+
+def dropout_config(args, rate):
+    if args.family == "transformer":
+        return {"hidden_dropout": rate, "attention_dropout": rate, "embedding_dropout": rate, "classifier_dropout": rate}
+    return {"embedding_dropout": rate, "dropout": rate, "output_dropout": rate}
+
+
+def get_tokenizer(args, reviews_dir):
+    tokenizer_dir = os.path.join(args.output_dir, "tokenizer")
+    if os.path.isfile(os.path.join(tokenizer_dir, "tokenizer.json")):
+        return tokenizer_dir, 0.0
+    start = time.time()
+    train_tokenizer(files=[os.path.join(reviews_dir, "train.txt")], vocab_size=args.vocab_size, output_dir=tokenizer_dir)
+    return tokenizer_dir, time.time() - start
+
+
+def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
+    lm_dir = os.path.join(args.output_dir, f"{name}-lm")
+    recurrent = args.family != "transformer"
+    training_args = TrainingArguments(
+        output_dir=lm_dir,
+        max_steps=args.pretrain_max_steps,
+        per_device_train_batch_size=args.pretrain_batch_size,
+        per_device_eval_batch_size=32,
+        learning_rate=args.pretrain_learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=200,
+        weight_decay=0.01,
+        max_grad_norm=0.25 if recurrent else 1.0,
+        eval_strategy="no",
+        save_strategy="steps",
+        save_steps=1000,
+        save_total_limit=1,
+        logging_steps=100,
+        report_to=[],
+        seed=args.seed,
+    )
+    run = pretrain(
+        training_args,
+        train_file=os.path.join(reviews_dir, "train.txt"),
+        validation_file=os.path.join(reviews_dir, "valid.txt"),
+        tokenizer=tokenizer_dir,
+        model_type=args.family,
+        config_overrides={**body_config(args), **dropout_config(args, args.lm_dropout)},
+        loop="tbptt" if recurrent else "trainer",
+        bptt=args.bptt,
+        block_size=args.block_size,
+        dataset_name="reviews_lm (train.txt)",
+    )
+    return lm_dir, run
+
+
+def lm_is_complete(lm_dir):
+    """An LM folder this script finished: weights saved and the test perplexity recorded."""
+    path = os.path.join(lm_dir, RUN_INFO_NAME)
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(lm_dir, "model.safetensors"))):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        metrics = json.load(handle).get("metrics", [])
+    return any(entry["name"] == "perplexity" and entry["split"] == "test" for entry in metrics)
+
+
+def language_model_figures(args, lm_dir):
+    """The LM's figures for the results row, read back from what its run recorded."""
+    with open(os.path.join(lm_dir, RUN_INFO_NAME), encoding="utf-8") as handle:
+        record = json.load(handle)
+    perplexity = {entry["split"]: entry["value"] for entry in record["metrics"] if entry["name"] == "perplexity"}
+    hyperparameters = record.get("hyperparameters", {})
+    steps = hyperparameters.get("max_steps") or args.pretrain_max_steps
+    window = hyperparameters.get("bptt") or hyperparameters.get("block_size")
+    return {
+        "lm_parameters": record.get("num_parameters"),
+        "pretrain_seconds": record.get("wall_time_seconds"),
+        "pretrain_tokens": steps * hyperparameters.get("per_device_train_batch_size", 0) * (window or 0),
+        "lm_valid_perplexity": round(perplexity.get("validation", float("nan")), 2),
+        "lm_test_perplexity": round(perplexity["test"], 2),
+        "lm_card": os.path.join(args.card_dir, f"{run_name(args)}-reviews-lm.md"),
+    }
+
+
+def finetune_classifier(args, tokenizer_dir, nsmc, name, lm_dir=None):
+    classifier_dir = os.path.join(args.output_dir, f"{name}-nsmc" + ("-scratch" if lm_dir is None else ""))
+    training_args = TrainingArguments(
+        output_dir=classifier_dir,
+        num_train_epochs=args.finetune_epochs,
+        per_device_train_batch_size=args.finetune_batch_size,
+        per_device_eval_batch_size=256,
+        learning_rate=args.finetune_learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=200,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_steps=200,
+        report_to=[],
+        seed=args.seed,
+        train_sampling_strategy="group_by_length",
+    )
+    overrides = {**dropout_config(args, args.dropout), "pooling": args.pooling}
+    if lm_dir is None:
+        overrides.update(body_config(args))
+        if args.family != "transformer":
+            overrides.update(bidirectional=args.bidirectional, initializer="xavier")
+    run = finetune(
+        training_args,
+        tokenizer_dir,
+        model=lm_dir,
+        dataset=nsmc,
+        model_type=args.family,
+        config_overrides=overrides,
+        eval_split="test",
+        max_length=args.max_length,
+        dataset_name="e9t/nsmc",
+        subword_dropout=args.subword_dropout,
+        extra_run_info={"base_model": lm_dir} if lm_dir else None,
+    )
+    return classifier_dir, run
+
+
+def add_metric_to_run_info(model_dir, metric):
+    """Record a figure measured after training (e.g. the LM's test perplexity) in run_info.json for the card."""
+    path = os.path.join(model_dir, RUN_INFO_NAME)
+    with open(path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    record["metrics"] = [entry for entry in record.get("metrics", []) if entry.get("name") != metric["name"]
+                         or entry.get("split") != metric["split"]] + [metric]
+    write_json_atomically(path, record)
+
+
+def write_card(model_dir, card_dir, card_name):
+    card = render_model_card(read_run_data(model_dir), repo_id=f"hf-seq/{card_name}", language="ko")
+    os.makedirs(card_dir, exist_ok=True)
+    path = os.path.join(card_dir, f"{card_name}.md")
+    card.save(path)
+    return path
+
+
+def main():
+    args = parse_args()
+    reviews_dir = os.path.join(args.data_dir, "reviews_lm")
+    nsmc = load_nsmc(os.path.join(args.data_dir, "nsmc"))
+    name = run_name(args)
+    results = {"command": vars(args), "model": name, "pretrained": not args.from_scratch,
+               "hardware": f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available()
+               else torch.cuda.get_device_name()}
+    print(f"{name}: NSMC {len(nsmc['train'])} train / {len(nsmc['test'])} test; {results['hardware']}")
+
+    tokenizer_dir, seconds = get_tokenizer(args, reviews_dir)
+    results["tokenizer_seconds"] = round(seconds, 1)
+
+    lm_dir = None
+    if not args.from_scratch:
+        lm_dir = os.path.join(args.output_dir, f"{name}-lm")
+        if not lm_is_complete(lm_dir):
+            lm_dir, _ = pretrain_language_model(args, tokenizer_dir, reviews_dir, name)
+            test_figures = evaluate_model(lm_dir, os.path.join(reviews_dir, "test.txt"))
+            add_metric_to_run_info(lm_dir, {"name": "perplexity", "value": test_figures["perplexity"],
+                                            "split": "test", "dataset": "reviews_lm"})
+            write_card(lm_dir, args.card_dir, f"{name}-reviews-lm")
+        else:
+            print(f"reusing the pretrained LM in {lm_dir} (delete it to pretrain again)")
+        results.update(language_model_figures(args, lm_dir))
+        results["samples"] = {
+            str(temperature): generate_text(lm_dir, PROMPTS, max_new_tokens=30, temperature=temperature,
+                                            seed=args.seed)
+            for temperature in TEMPERATURES
+        }
+        for temperature, texts in results["samples"].items():
+            for text in texts:
+                print(f"[T={temperature}] {text}")
+
+    classifier_dir, classifier_run = finetune_classifier(args, tokenizer_dir, nsmc, name, lm_dir)
+    results["classifier_parameters"] = count_parameters(classifier_run.model)
+    results["finetune_seconds"] = round(classifier_run.metrics.get("train_runtime", 0.0), 1)
+    results["nsmc_test_accuracy"] = round(classifier_run.metrics["eval_accuracy"], 4)
+    results["nsmc_test_n"] = classifier_run.metrics.get("eval_n")
+    if lm_dir is not None:
+        add_metric_to_run_info(classifier_dir, {"name": "perplexity", "value": results["lm_test_perplexity"],
+                                                "split": "test", "dataset": "reviews_lm (base LM)"})
+    card_name = f"{name}-nsmc" + ("-scratch" if args.from_scratch else "")
+    results["classifier_card"] = write_card(classifier_dir, args.card_dir, card_name)
+    print(f"{name}{' (from scratch)' if args.from_scratch else ''}: NSMC test accuracy "
+          f"{results['nsmc_test_accuracy']:.4f}")
+    with open(os.path.join(args.output_dir, "results.jsonl"), "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(results, ensure_ascii=False) + "\n")
+    print(json.dumps(results, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
