@@ -64,6 +64,8 @@ def parse_args():
     parser.add_argument("--pooling", default="max", choices=["last", "mean", "max", "cls"])
     parser.add_argument("--max_length", type=int, default=80)
     parser.add_argument("--subword_dropout", type=float, default=0.0)
+    parser.add_argument("--layerwise_lr_decay", type=float, default=1.0,
+                        help="discriminative fine-tuning: each layer's rate is this times the one above (ULMFiT: 0.38)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     if not args.data_dir:
@@ -77,6 +79,16 @@ def run_name(args):
     name = {"rnn": f"rnn-{args.nonlinearity}", "lstm": "lstm", "gru": "gru", "transformer": "transformer"}[args.family]
     if args.bidirectional:
         name = "bi" + name
+    return name
+
+
+def classifier_name(args):
+    """The classifier's folder and card name: the family, then what sets this recipe apart."""
+    name = f"{run_name(args)}-nsmc" + ("-scratch" if args.from_scratch else "")
+    if args.layerwise_lr_decay != 1.0:
+        name += f"-llrd{args.layerwise_lr_decay:g}"
+    if args.subword_dropout:
+        name += f"-bpedrop{args.subword_dropout:g}"
     return name
 
 
@@ -180,8 +192,8 @@ def language_model_figures(args, lm_dir):
     }
 
 
-def finetune_classifier(args, tokenizer_dir, nsmc, name, lm_dir=None):
-    classifier_dir = os.path.join(args.output_dir, f"{name}-nsmc" + ("-scratch" if lm_dir is None else ""))
+def finetune_classifier(args, tokenizer_dir, nsmc, lm_dir=None):
+    classifier_dir = os.path.join(args.output_dir, classifier_name(args))
     training_args = TrainingArguments(
         output_dir=classifier_dir,
         num_train_epochs=args.finetune_epochs,
@@ -215,6 +227,7 @@ def finetune_classifier(args, tokenizer_dir, nsmc, name, lm_dir=None):
         max_length=args.max_length,
         dataset_name="e9t/nsmc",
         subword_dropout=args.subword_dropout,
+        layerwise_lr_decay=args.layerwise_lr_decay,
         extra_run_info={"base_model": lm_dir} if lm_dir else None,
     )
     return classifier_dir, run
@@ -243,7 +256,8 @@ def main():
     reviews_dir = os.path.join(args.data_dir, "reviews_lm")
     nsmc = load_nsmc(os.path.join(args.data_dir, "nsmc"))
     name = run_name(args)
-    results = {"command": vars(args), "model": name, "pretrained": not args.from_scratch,
+    results = {"command": vars(args), "model": name, "classifier": classifier_name(args),
+               "pretrained": not args.from_scratch,
                "hardware": f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available()
                else torch.cuda.get_device_name()}
     print(f"{name}: NSMC {len(nsmc['train'])} train / {len(nsmc['test'])} test; {results['hardware']}")
@@ -261,7 +275,7 @@ def main():
                                             "split": "test", "dataset": "reviews_lm"})
             write_card(lm_dir, args.card_dir, f"{name}-reviews-lm")
         else:
-            print(f"reusing the pretrained LM in {lm_dir} (delete it to pretrain again)")
+            print(f"reusing the pretrained LM in {lm_dir}, with its own size (delete it to pretrain again)")
         results.update(language_model_figures(args, lm_dir))
         results["samples"] = {
             str(temperature): generate_text(lm_dir, PROMPTS, max_new_tokens=30, temperature=temperature,
@@ -272,7 +286,9 @@ def main():
             for text in texts:
                 print(f"[T={temperature}] {text}")
 
-    classifier_dir, classifier_run = finetune_classifier(args, tokenizer_dir, nsmc, name, lm_dir)
+    classifier_dir, classifier_run = finetune_classifier(args, tokenizer_dir, nsmc, lm_dir)
+    config = classifier_run.model.config
+    results["body"] = f"{config.num_hidden_layers}×{config.hidden_size}"
     results["classifier_parameters"] = count_parameters(classifier_run.model)
     results["finetune_seconds"] = round(classifier_run.metrics.get("train_runtime", 0.0), 1)
     results["nsmc_test_accuracy"] = round(classifier_run.metrics["eval_accuracy"], 4)
@@ -280,8 +296,7 @@ def main():
     if lm_dir is not None:
         add_metric_to_run_info(classifier_dir, {"name": "perplexity", "value": results["lm_test_perplexity"],
                                                 "split": "test", "dataset": "reviews_lm (base LM)"})
-    card_name = f"{name}-nsmc" + ("-scratch" if args.from_scratch else "")
-    results["classifier_card"] = write_card(classifier_dir, args.card_dir, card_name)
+    results["classifier_card"] = write_card(classifier_dir, args.card_dir, classifier_name(args))
     print(f"{name}{' (from scratch)' if args.from_scratch else ''}: NSMC test accuracy "
           f"{results['nsmc_test_accuracy']:.4f}")
     with open(os.path.join(args.output_dir, "results.jsonl"), "a", encoding="utf-8") as handle:

@@ -80,6 +80,8 @@ def finetune(argv):
             model_type=args.model_type,
             config_overrides=args.config_overrides,
             dataset_name=args.dataset_name,
+            subword_dropout=args.subword_dropout,
+            layerwise_lr_decay=args.layerwise_lr_decay,
         )
     except (ValueError, OSError) as error:
         raise SystemExit(f"hf-seq finetune: error: {error}") from None

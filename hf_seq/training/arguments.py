@@ -48,6 +48,10 @@ class FinetuneArguments:
     model_type: str | None = field(default=None, metadata={"help": "Without a model: train a fresh one of this type."})
     config_overrides: str | None = field(default=None, metadata={"help": "Config fields of a fresh model."})
     dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset id for run_info.json (e9t/nsmc)."})
+    subword_dropout: float = field(default=0.0, metadata={"help": "BPE-dropout rate on the training documents."})
+    layerwise_lr_decay: float = field(
+        default=1.0, metadata={"help": "Each layer's learning rate is this times the one above it (ULMFiT: 0.38)."}
+    )
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 import copy
 import os
+import re
 import time
 
 import torch
@@ -95,6 +96,44 @@ class SubwordDropoutDataset(torch.utils.data.Dataset):
         return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": self.labels[index]}
 
 
+# Which layer a parameter belongs to: `model.layers.3.` (Transformer) or `weight_hh_l1[_reverse]` (fused nn.RNN/LSTM/GRU).
+LAYER_INDEX_PATTERN = re.compile(r"\.layers\.(\d+)\.|_l(\d+)(?:_reverse)?$")
+
+
+def parameter_depth(name, num_hidden_layers):
+    """0 for the embeddings, 1..L for the body's layers, L + 1 for what sits on top (final norm, head)."""
+    if ".embed_" in f".{name}":
+        return 0
+    match = LAYER_INDEX_PATTERN.search(name)
+    if match:
+        return 1 + int(match.group(1) or match.group(2))
+    return num_hidden_layers + 1
+
+
+def layerwise_parameter_groups(model, learning_rate, layerwise_lr_decay, weight_decay, decay_parameter_names):
+    """Optimizer groups with discriminative learning rates (ULMFiT): the head trains at `learning_rate` and each
+    layer below it at `layerwise_lr_decay` times the rate of the layer above, down to the embeddings.
+
+    Pretrained lower layers hold general features; smaller steps there keep fine-tuning from overwriting them.
+    """
+    num_hidden_layers = model.config.num_hidden_layers
+    groups = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        depth = parameter_depth(name, num_hidden_layers)
+        decays = name in decay_parameter_names
+        key = (depth, decays)
+        if key not in groups:
+            groups[key] = {
+                "params": [],
+                "lr": learning_rate * layerwise_lr_decay ** (num_hidden_layers + 1 - depth),
+                "weight_decay": weight_decay if decays else 0.0,
+            }
+        groups[key]["params"].append(parameter)
+    return [groups[key] for key in sorted(groups)]
+
+
 def encode_for_token_classification(dataset, tokenizer, tokens_column="tokens", label_column="tags", max_length=128):
     """Tokenise pre-split words; each word's label goes on its first sub-token, the rest get -100 (ignored)."""
     if not getattr(tokenizer, "is_fast", False):
@@ -133,6 +172,7 @@ def finetune(
     dataset_name=None,
     extra_run_info=None,
     subword_dropout=0.0,
+    layerwise_lr_decay=1.0,
 ):
     """Fine-tune a classifier with `Trainer` and save it, with its tokenizer and run_info.json, to output_dir.
 
@@ -151,6 +191,8 @@ def finetune(
         dataset_name: the Hub dataset id to record in run_info.json (e.g. "e9t/nsmc").
         subword_dropout: BPE-dropout probability for the training documents (sequence classification with a BPE
             tokenizer): each epoch re-tokenises them with merges dropped at this rate. 0 tokenises once, exactly.
+        layerwise_lr_decay: discriminative learning rates: the head trains at `training_args.learning_rate`, each
+            layer below at this factor times the rate above it (ULMFiT uses 1/2.6). 1 trains everything alike.
 
     Returns:
         A `TrainingRun` whose metrics hold `train_loss` and `eval_accuracy`, `eval_n` (examples evaluated).
@@ -159,6 +201,8 @@ def finetune(
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if subword_dropout and task != "sequence-classification":
         raise ValueError("subword_dropout applies to sequence classification only")
+    if not 0.0 < layerwise_lr_decay <= 1.0:
+        raise ValueError(f"layerwise_lr_decay must be in (0, 1], got {layerwise_lr_decay}")
     tokenizer = load_tokenizer(tokenizer)
     dataset_record = [dataset_name] if dataset_name else None
     if dataset is None:
@@ -214,6 +258,15 @@ def finetune(
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=argmax_logits,
     )
+    if layerwise_lr_decay != 1.0:
+        # Trainer's own optimizer choice (`optim`, betas, eps) and weight-decay rule, with one group per layer. Set
+        # before train(), this is what passing `optimizers=` does; Trainer still builds the scheduler over it.
+        optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(training_args, model)
+        groups = layerwise_parameter_groups(
+            model, training_args.learning_rate, layerwise_lr_decay, training_args.weight_decay,
+            set(trainer.get_decay_parameter_names(model)),
+        )
+        trainer.optimizer = optimizer_cls(groups, **optimizer_kwargs)
     start_time = time.time()
     train_result = trainer.train(resume_from_checkpoint=resume_argument(training_args.resume_from_checkpoint))
     metrics = dict(train_result.metrics)
@@ -239,6 +292,7 @@ def finetune(
                 **training_arguments_record(training_args),
                 "max_length": max_length,
                 "subword_dropout": subword_dropout,
+                "layerwise_lr_decay": layerwise_lr_decay,
             },
             "wall_time_seconds": round(wall_time, 2),
         }

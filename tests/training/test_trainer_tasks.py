@@ -11,6 +11,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
+import hf_seq
 from hf_seq.data import load_nsmc
 from hf_seq.training import encode_for_token_classification, evaluate_model, finetune, generate_text, pretrain
 from tests.training.helpers import tiny_lstm_config, training_arguments
@@ -216,3 +217,49 @@ def test_subword_dropout_bad_inputs(tiny_tokenizer, nsmc_dir, tmp_path):
         finetune(training_arguments(tmp_path / "tagger", max_steps=1), tiny_tokenizer,
                  model=tiny_lstm_config(tiny_tokenizer), dataset=nsmc_dir, task="token-classification",
                  subword_dropout=0.1)
+
+
+def test_layerwise_parameter_groups_give_each_layer_its_rate():
+    from hf_seq.training.finetune import layerwise_parameter_groups
+
+    lstm = AutoModelForSequenceClassification.from_config(hf_seq.LSTMConfig(
+        vocab_size=50, embedding_size=8, hidden_size=8, num_hidden_layers=2, bidirectional=True, num_labels=2))
+    transformer = AutoModelForSequenceClassification.from_config(hf_seq.TransformerLMConfig(
+        vocab_size=50, hidden_size=8, num_attention_heads=2, num_hidden_layers=2, intermediate_size=16, num_labels=2))
+    for model in (lstm, transformer):
+        decay_names = {name for name, _ in model.named_parameters() if name.endswith("weight")}
+        groups = layerwise_parameter_groups(model, 1.0, 0.5, 0.01, decay_names)
+        rate_of = {id(parameter): group["lr"] for group in groups for parameter in group["params"]}
+        decay_of = {id(parameter): group["weight_decay"] for group in groups for parameter in group["params"]}
+        parameters = dict(model.named_parameters())
+        assert len(rate_of) == len(parameters)  # every parameter in exactly one group
+        expected = {"model.embed_tokens.weight": 0.125, "classifier.weight": 1.0, "classifier.bias": 1.0}
+        if model is lstm:
+            expected.update({"model.rnn.weight_ih_l0": 0.25, "model.rnn.weight_hh_l0_reverse": 0.25,
+                             "model.rnn.weight_ih_l1_reverse": 0.5, "model.rnn.bias_hh_l1": 0.5})
+        else:
+            expected.update({"model.layers.0.mlp.up_proj.weight": 0.25, "model.layers.1.self_attn.o_proj.bias": 0.5,
+                             "model.norm.weight": 1.0})
+        for name, rate in expected.items():
+            assert rate_of[id(parameters[name])] == rate, name
+            assert decay_of[id(parameters[name])] == (0.01 if name in decay_names else 0.0), name
+
+
+def test_finetune_with_layerwise_lr_decay_keeps_the_lower_layers(lm_dir, tokenizer_dir, nsmc_dir, tmp_path):
+    # A vanishing decay: the embeddings (lowest) barely move while the new head trains at the full rate.
+    finetune(training_arguments(tmp_path / "classifier", max_steps=3), tokenizer_dir, model=lm_dir,
+             dataset=nsmc_dir, layerwise_lr_decay=1e-4)
+    lm_weights = load_file(os.path.join(lm_dir, "model.safetensors"))
+    classifier_weights = load_file(tmp_path / "classifier" / "model.safetensors")
+    embeddings = "model.embed_tokens.weight"
+    torch.testing.assert_close(classifier_weights[embeddings], lm_weights[embeddings], atol=1e-9, rtol=0)
+    run_info = json.loads((tmp_path / "classifier" / "run_info.json").read_text())
+    assert run_info["hyperparameters"]["layerwise_lr_decay"] == 1e-4
+
+    # Without decay the same run moves the embeddings: the check above can fail.
+    finetune(training_arguments(tmp_path / "plain", max_steps=3), tokenizer_dir, model=lm_dir, dataset=nsmc_dir)
+    plain_weights = load_file(tmp_path / "plain" / "model.safetensors")
+    assert not torch.allclose(plain_weights[embeddings], lm_weights[embeddings], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match=r"layerwise_lr_decay must be in \(0, 1\]"):
+        finetune(training_arguments(tmp_path / "bad", max_steps=1), tokenizer_dir, model=lm_dir,
+                 dataset=nsmc_dir, layerwise_lr_decay=0.0)

@@ -1,0 +1,73 @@
+"""The README's NSMC results table, and its generated samples, from what bench_nsmc_pretrained.py recorded.
+
+    python bench/nsmc_results_table.py runs/nsmc_pretrained/results.jsonl
+
+Each classifier recipe (family, pretrained or not, fine-tuning variant) keeps its latest run. Pretrained rows come
+first, then the from-scratch rows.
+"""
+
+import json
+import sys
+
+
+def latest_runs(path):
+    runs = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                runs[record.get("classifier") or (record["model"], record["pretrained"])] = record
+    return sorted(runs.values(), key=lambda record: (not record["pretrained"], record["model"]))
+
+
+def minutes(seconds):
+    return f"{seconds / 60:.0f} min"
+
+
+def variant(command):
+    """What sets a fine-tuning recipe apart from the plain one, for the model column."""
+    notes = []
+    if command.get("layerwise_lr_decay", 1.0) != 1.0:
+        notes.append(f"discriminative LR ×{command['layerwise_lr_decay']:g}/layer")
+    if command.get("subword_dropout"):
+        notes.append(f"BPE-dropout {command['subword_dropout']:g}")
+    return f", {', '.join(notes)}" if notes else ""
+
+
+def table_row(record):
+    pretrained = record["pretrained"]
+    command = record["command"]
+    size = record.get("body") or f"{command['num_hidden_layers']}×{command['hidden_size']}"
+    wall = minutes(record["finetune_seconds"])
+    if pretrained:
+        wall = f"{minutes(record['pretrain_seconds'])} + {wall}"
+    return "| " + " | ".join([
+        f"{record['model']} {size}" + ("" if pretrained else " (from scratch)") + variant(record["command"]),
+        f"{record['classifier_parameters'] / 1e6:.2f}M",
+        f"{record['pretrain_tokens'] / 1e6:.1f}M" if pretrained else "—",
+        f"{record['lm_test_perplexity']:.1f}" if pretrained else "—",
+        f"{command['finetune_epochs']:g}",
+        f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
+        wall,
+        record["hardware"],
+    ]) + " |"
+
+
+def main(path):
+    records = latest_runs(path)
+    print("| model | params | pretraining tokens | LM test perplexity | NSMC epochs | NSMC test accuracy "
+          "| wall time (pretrain + fine-tune) | hardware |")
+    print("|---|---|---|---|---|---|---|---|")
+    for record in records:
+        print(table_row(record))
+    for record in {record["model"]: record for record in records if record.get("samples")}.values():
+        for temperature, texts in record.get("samples", {}).items():
+            print(f"\n{record['model']} LM, temperature {temperature}:")
+            for text in texts:
+                print(f"- {text}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python bench/nsmc_results_table.py RESULTS_JSONL")
+    main(sys.argv[1])
