@@ -85,11 +85,17 @@ def run_name(args):
 def classifier_name(args):
     """The classifier's folder and card name: the family, then what sets this recipe apart."""
     name = f"{run_name(args)}-nsmc" + ("-scratch" if args.from_scratch else "")
+    if args.pooling != "max":
+        name += f"-{args.pooling}"
     if args.layerwise_lr_decay != 1.0:
         name += f"-llrd{args.layerwise_lr_decay:g}"
     if args.subword_dropout:
         name += f"-bpedrop{args.subword_dropout:g}"
     return name
+
+
+def lm_repo_id(args):
+    return f"hf-seq/{run_name(args)}-reviews-lm"
 
 
 def body_config(args):
@@ -228,7 +234,8 @@ def finetune_classifier(args, tokenizer_dir, nsmc, lm_dir=None):
         dataset_name="e9t/nsmc",
         subword_dropout=args.subword_dropout,
         layerwise_lr_decay=args.layerwise_lr_decay,
-        extra_run_info={"base_model": lm_dir} if lm_dir else None,
+        # The Hub id the LM's card is written for; finetune records the local folder as base_model_path.
+        extra_run_info={"base_model": lm_repo_id(args)} if lm_dir else None,
     )
     return classifier_dir, run
 

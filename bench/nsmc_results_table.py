@@ -26,7 +26,7 @@ def minutes(seconds):
 
 def variant(command):
     """What sets a fine-tuning recipe apart from the plain one, for the model column."""
-    notes = []
+    notes = [] if command.get("pooling", "max") == "max" else [f"{command['pooling']} pooling"]
     if command.get("layerwise_lr_decay", 1.0) != 1.0:
         notes.append(f"discriminative LR ×{command['layerwise_lr_decay']:g}/layer")
     if command.get("subword_dropout"):
