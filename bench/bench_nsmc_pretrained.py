@@ -67,8 +67,9 @@ def parse_args():
     parser.add_argument("--layerwise_lr_decay", type=float, default=1.0,
                         help="discriminative fine-tuning: each layer's rate is this times the one above (ULMFiT: 0.38)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cards_only", action="store_true", help="only render the cards of the runs in output_dir")
     args = parser.parse_args()
-    if not args.data_dir:
+    if not args.data_dir and not args.cards_only:
         parser.error("give --data_dir (or set HF_SEQ_DATA) to the folder holding nsmc/ and reviews_lm/")
     if args.bidirectional and (args.family == "transformer" or not args.from_scratch):
         parser.error("--bidirectional is for recurrent from-scratch classifiers (a causal LM is unidirectional)")
@@ -165,7 +166,6 @@ def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
         loop="tbptt" if recurrent else "trainer",
         bptt=args.bptt,
         block_size=args.block_size,
-        dataset_name="reviews_lm (train.txt)",
     )
     return lm_dir, run
 
@@ -258,8 +258,20 @@ def write_card(model_dir, card_dir, card_name):
     return path
 
 
+def rewrite_cards(args):
+    """Render the card of every model folder under output_dir again (after a change to the card template)."""
+    for folder in sorted(os.listdir(args.output_dir)):
+        model_dir = os.path.join(args.output_dir, folder)
+        if os.path.isfile(os.path.join(model_dir, RUN_INFO_NAME)):
+            card_name = folder.removesuffix("-lm") + "-reviews-lm" if folder.endswith("-lm") else folder
+            print(write_card(model_dir, args.card_dir, card_name))
+
+
 def main():
     args = parse_args()
+    if args.cards_only:
+        rewrite_cards(args)
+        return
     reviews_dir = os.path.join(args.data_dir, "reviews_lm")
     nsmc = load_nsmc(os.path.join(args.data_dir, "nsmc"))
     name = run_name(args)
@@ -279,7 +291,7 @@ def main():
             lm_dir, _ = pretrain_language_model(args, tokenizer_dir, reviews_dir, name)
             test_figures = evaluate_model(lm_dir, os.path.join(reviews_dir, "test.txt"))
             add_metric_to_run_info(lm_dir, {"name": "perplexity", "value": test_figures["perplexity"],
-                                            "split": "test", "dataset": "reviews_lm"})
+                                            "split": "test", "dataset": "reviews_lm/test.txt"})
             write_card(lm_dir, args.card_dir, f"{name}-reviews-lm")
         else:
             print(f"reusing the pretrained LM in {lm_dir}, with its own size (delete it to pretrain again)")
@@ -302,7 +314,7 @@ def main():
     results["nsmc_test_n"] = classifier_run.metrics.get("eval_n")
     if lm_dir is not None:
         add_metric_to_run_info(classifier_dir, {"name": "perplexity", "value": results["lm_test_perplexity"],
-                                                "split": "test", "dataset": "reviews_lm (base LM)"})
+                                                "split": "test", "dataset": "reviews_lm/test.txt (base LM)"})
     results["classifier_card"] = write_card(classifier_dir, args.card_dir, classifier_name(args))
     print(f"{name}{' (from scratch)' if args.from_scratch else ''}: NSMC test accuracy "
           f"{results['nsmc_test_accuracy']:.4f}")

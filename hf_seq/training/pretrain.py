@@ -28,10 +28,16 @@ def resume_argument(resume_from_checkpoint):
 def _dataset_record(train_file, validation_file, dataset_name):
     if dataset_name:
         return [dataset_name]
-    record = [{"name": os.path.basename(train_file), "details": "training text"}]
+    record = [{"name": _short_path(train_file), "details": "training text"}]
     if validation_file:
-        record.append({"name": os.path.basename(validation_file), "details": "validation text"})
+        record.append({"name": _short_path(validation_file), "details": "validation text"})
     return record
+
+
+def _short_path(path):
+    """`reviews_lm/train.txt` rather than a bare `train.txt`: the folder usually names the corpus."""
+    path = os.path.abspath(path)
+    return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
 
 
 def pretrain(
