@@ -34,6 +34,14 @@ def variant(command):
     return f", {', '.join(notes)}" if notes else ""
 
 
+def hardware(description):
+    """"1 CPU threads" (what the bench records on a CPU) as "CPU, 1 thread"; a GPU's name as it is."""
+    threads, _, rest = description.partition(" CPU threads")
+    if rest or not threads.isdigit():
+        return description
+    return f"CPU, {threads} thread" + ("s" if threads != "1" else "")
+
+
 def table_row(record):
     pretrained = record["pretrained"]
     command = record["command"]
@@ -42,14 +50,14 @@ def table_row(record):
     if pretrained:
         wall = f"{minutes(record['pretrain_seconds'])} + {wall}"
     return "| " + " | ".join([
-        f"{record['model']} {size}" + ("" if pretrained else " (from scratch)") + variant(record["command"]),
+        f"{record['model']} {size}" + (" pretrained" if pretrained else " from scratch") + variant(record["command"]),
         f"{record['classifier_parameters'] / 1e6:.2f}M",
         f"{record['pretrain_tokens'] / 1e6:.1f}M" if pretrained else "—",
         f"{record['lm_test_perplexity']:.1f}" if pretrained else "—",
         f"{command['finetune_epochs']:g}",
         f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
         wall,
-        record["hardware"],
+        hardware(record["hardware"]),
     ]) + " |"
 
 
