@@ -10,10 +10,11 @@ train, reaches >= 89.4% on the NSMC test split. Every row uses the same BPE toke
     python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --family rnn --from_scratch
     python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --family lstm --bidirectional --from_scratch
 
-`--data_dir` defaults to `$HF_SEQ_DATA` (holding `nsmc/` and `reviews_lm/`). The tokenizer is trained once into
-`<output_dir>/tokenizer` and reused by later rows. Each run writes its model folders under `<output_dir>`, a model
-card per model into `--card_dir` (default model_cards/), appends its figures to `<output_dir>/results.jsonl`, and
-prints them as one JSON object on its last line.
+The defaults are the recipe of the README's results table. `--data_dir` defaults to `$HF_SEQ_DATA` (holding `nsmc/`
+and `reviews_lm/`). The tokenizer is trained once into `<output_dir>/tokenizer` and reused by later rows. Each run
+writes its model folders under `<output_dir>`, a model card per model into `--card_dir` (default model_cards/),
+appends its figures to `<output_dir>/results.jsonl`, and prints them as one JSON object on its last line.
+`--cards_only` renders the cards of the runs in `<output_dir>` again.
 """
 
 import argparse
@@ -50,14 +51,14 @@ def parse_args():
     parser.add_argument("--num_attention_heads", type=int, default=4, help="Transformer only")
     parser.add_argument("--intermediate_size", type=int, default=1024, help="Transformer only")
     # Pretraining (TBPTT over carried-state streams for recurrent LMs, blocks on Trainer for the Transformer).
-    parser.add_argument("--pretrain_max_steps", type=int, default=6000)
+    parser.add_argument("--pretrain_max_steps", type=int, default=2500)
     parser.add_argument("--pretrain_batch_size", type=int, default=32)
     parser.add_argument("--pretrain_learning_rate", type=float, default=2e-3)
     parser.add_argument("--bptt", type=int, default=70)
     parser.add_argument("--block_size", type=int, default=128)
     parser.add_argument("--lm_dropout", type=float, default=0.1)
     # Fine-tuning on NSMC train, evaluated on NSMC test.
-    parser.add_argument("--finetune_epochs", type=float, default=2.0)
+    parser.add_argument("--finetune_epochs", type=float, default=1.0)
     parser.add_argument("--finetune_batch_size", type=int, default=64)
     parser.add_argument("--finetune_learning_rate", type=float, default=1e-3)
     parser.add_argument("--dropout", type=float, default=0.3)
@@ -122,7 +123,8 @@ def body_config(args):
 
 def dropout_config(args, rate):
     if args.family == "transformer":
-        return {"hidden_dropout": rate, "attention_dropout": rate, "embedding_dropout": rate, "classifier_dropout": rate}
+        return {"hidden_dropout": rate, "attention_dropout": rate, "embedding_dropout": rate,
+                "classifier_dropout": rate}
     return {"embedding_dropout": rate, "dropout": rate, "output_dropout": rate}
 
 
@@ -131,7 +133,8 @@ def get_tokenizer(args, reviews_dir):
     if os.path.isfile(os.path.join(tokenizer_dir, "tokenizer.json")):
         return tokenizer_dir, 0.0
     start = time.time()
-    train_tokenizer(files=[os.path.join(reviews_dir, "train.txt")], vocab_size=args.vocab_size, output_dir=tokenizer_dir)
+    train_tokenizer(files=[os.path.join(reviews_dir, "train.txt")], vocab_size=args.vocab_size,
+                    output_dir=tokenizer_dir)
     return tokenizer_dir, time.time() - start
 
 

@@ -373,8 +373,9 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
     summary = f"A {f'{layers}-layer ' if layers else ''}{run.family} {run.description}"
     if run.num_parameters is not None:
         summary += f" with {run.num_parameters:,} parameters"
-    if run.datasets:
-        summary += f", trained on {', '.join(d['name'] for d in run.datasets)}"
+    trained_on = [d["name"] for d in run.datasets if d.get("split") != "validation"]
+    if trained_on:
+        summary += f", trained on {', '.join(trained_on)}"
     summary += "."
 
     training_datasets = [

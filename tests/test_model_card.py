@@ -85,6 +85,16 @@ def test_metrics_in_run_info_win_and_need_a_split(classifier_dir):
         read_run_data(classifier_dir)
 
 
+def test_a_validation_file_is_listed_but_not_called_training_data(classifier_dir):
+    run_info = json.loads((classifier_dir / "run_info.json").read_text())
+    run_info["datasets"] = [{"name": "reviews_lm/train.txt", "details": "training text"},
+                            {"name": "reviews_lm/valid.txt", "split": "validation"}]
+    (classifier_dir / "run_info.json").write_text(json.dumps(run_info))
+    card = render_model_card(read_run_data(classifier_dir), "alice/lm")
+    assert "trained on reviews_lm/train.txt." in card.text
+    assert "- reviews_lm/valid.txt: validation" in card.text
+
+
 def test_loss_curve_is_a_png_and_optional(classifier_dir, monkeypatch):
     log_history = read_run_data(classifier_dir).log_history
     assert plot_loss_curve(log_history).startswith(b"\x89PNG")

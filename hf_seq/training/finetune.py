@@ -75,7 +75,8 @@ class SubwordDropoutDataset(torch.utils.data.Dataset):
             raise ValueError(f"subword_dropout must be in (0, 1), got {dropout}")
         model_kind = type(tokenizer.backend_tokenizer.model).__name__ if getattr(tokenizer, "is_fast", False) else None
         if model_kind != "BPE":
-            raise ValueError(f"subword_dropout needs a fast BPE tokenizer, got {model_kind or type(tokenizer).__name__}")
+            found = model_kind or type(tokenizer).__name__
+            raise ValueError(f"subword_dropout needs a fast BPE tokenizer, got {found}")
         for column in (text_column, label_column):
             if column not in dataset.column_names:
                 raise ValueError(f"no column {column!r} in the dataset (columns: {dataset.column_names})")
@@ -96,7 +97,7 @@ class SubwordDropoutDataset(torch.utils.data.Dataset):
         return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": self.labels[index]}
 
 
-# Which layer a parameter belongs to: `model.layers.3.` (Transformer) or `weight_hh_l1[_reverse]` (fused nn.RNN/LSTM/GRU).
+# The layer a parameter belongs to: `model.layers.3.` (Transformer), `weight_hh_l1[_reverse]` (fused nn.RNN/LSTM/GRU).
 LAYER_INDEX_PATTERN = re.compile(r"\.layers\.(\d+)\.|_l(\d+)(?:_reverse)?$")
 
 

@@ -30,7 +30,7 @@ def _dataset_record(train_file, validation_file, dataset_name):
         return [dataset_name]
     record = [{"name": _short_path(train_file), "details": "training text"}]
     if validation_file:
-        record.append({"name": _short_path(validation_file), "details": "validation text"})
+        record.append({"name": _short_path(validation_file), "split": "validation"})
     return record
 
 
