@@ -89,6 +89,8 @@ def classifier_name(args):
     name = f"{run_name(args)}-nsmc" + ("-scratch" if args.from_scratch else "")
     if args.pooling != "max":
         name += f"-{args.pooling}"
+    if args.finetune_epochs != 1.0:
+        name += f"-{args.finetune_epochs:g}ep"
     if args.layerwise_lr_decay != 1.0:
         name += f"-llrd{args.layerwise_lr_decay:g}"
     if args.subword_dropout:
