@@ -17,6 +17,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from hf_seq.data.nsmc import load_nsmc
+from hf_seq.training.finetune import empty_document_ids
 
 BUCKETS = ((1, 10), (11, 20), (21, 40), (41, 80))
 
@@ -26,7 +27,7 @@ def predictions_by_length(model_dir, documents, labels, max_length, batch_size=2
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     encoded = tokenizer(documents, truncation=True, max_length=max_length)["input_ids"]
-    encoded = [ids or [tokenizer.unk_token_id] for ids in encoded]  # as fine-tuning encodes an empty review
+    encoded = [ids or empty_document_ids(tokenizer) for ids in encoded]  # as fine-tuning encodes an empty review
     order = sorted(range(len(encoded)), key=lambda index: len(encoded[index]))
     collator = DataCollatorWithPadding(tokenizer)
     results = []

@@ -40,11 +40,16 @@ def _label_names(dataset, label_column, task):
     return [str(label) for label in distinct]
 
 
+def empty_document_ids(tokenizer):
+    """The token ids an empty document is classified from when the tokenizer adds no bos/eos of its own."""
+    return [tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id]
+
+
 def encode_for_sequence_classification(dataset, tokenizer, text_column="document", label_column="label",
                                        max_length=128):
     """Tokenise documents for a classifier (`Dataset.map(batched=True)`, cached). An empty document still gets a
     token (the tokenizer's bos/eos or unk), so it is classified, not dropped or crashed on."""
-    fallback_ids = [tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id]
+    fallback_ids = empty_document_ids(tokenizer)
 
     def tokenize(batch):
         encoded = tokenizer(batch[text_column], truncation=True, max_length=max_length)
@@ -86,7 +91,7 @@ class SubwordDropoutDataset(torch.utils.data.Dataset):
         self.texts = list(dataset[text_column])
         self.labels = list(dataset[label_column])
         self.max_length = max_length
-        self.fallback_ids = [tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id]
+        self.fallback_ids = empty_document_ids(tokenizer)
 
     def __len__(self):
         return len(self.texts)
