@@ -98,8 +98,13 @@ def classifier_name(args):
     return name
 
 
+def lm_card_name(name):
+    """The LM's card (and Hub repo) name for a run name: its folder `<name>-lm` is published as `<name>-reviews-lm`."""
+    return f"{name}-reviews-lm"
+
+
 def lm_repo_id(args):
-    return f"hf-seq/{run_name(args)}-reviews-lm"
+    return f"hf-seq/{lm_card_name(run_name(args))}"
 
 
 def body_config(args):
@@ -199,7 +204,7 @@ def language_model_figures(args, lm_dir):
         "pretrain_tokens": steps * hyperparameters.get("per_device_train_batch_size", 0) * (window or 0),
         "lm_valid_perplexity": round(perplexity.get("validation", float("nan")), 2),
         "lm_test_perplexity": round(perplexity["test"], 2),
-        "lm_card": os.path.join(args.card_dir, f"{run_name(args)}-reviews-lm.md"),
+        "lm_card": os.path.join(args.card_dir, f"{lm_card_name(run_name(args))}.md"),
     }
 
 
@@ -268,7 +273,7 @@ def rewrite_cards(args):
     for folder in sorted(os.listdir(args.output_dir)):
         model_dir = os.path.join(args.output_dir, folder)
         if os.path.isfile(os.path.join(model_dir, RUN_INFO_NAME)):
-            card_name = folder.removesuffix("-lm") + "-reviews-lm" if folder.endswith("-lm") else folder
+            card_name = lm_card_name(folder.removesuffix("-lm")) if folder.endswith("-lm") else folder
             print(write_card(model_dir, args.card_dir, card_name))
 
 
@@ -297,7 +302,7 @@ def main():
             test_figures = evaluate_model(lm_dir, os.path.join(reviews_dir, "test.txt"))
             add_metric_to_run_info(lm_dir, {"name": "perplexity", "value": test_figures["perplexity"],
                                             "split": "test", "dataset": "reviews_lm/test.txt"})
-            write_card(lm_dir, args.card_dir, f"{name}-reviews-lm")
+            write_card(lm_dir, args.card_dir, lm_card_name(name))
         else:
             print(f"reusing the pretrained LM in {lm_dir}, with its own size (delete it to pretrain again)")
         results.update(language_model_figures(args, lm_dir))

@@ -50,7 +50,7 @@ def table_row(record):
     if pretrained:
         wall = f"{minutes(record['pretrain_seconds'])} + {wall}"
     return "| " + " | ".join([
-        f"{record['model']} {size}" + (" pretrained" if pretrained else " from scratch") + variant(record["command"]),
+        f"{record['model']} {size}" + (" pretrained" if pretrained else " from scratch") + variant(command),
         f"{record['classifier_parameters'] / 1e6:.2f}M",
         f"{record['pretrain_tokens'] / 1e6:.1f}M" if pretrained else "—",
         f"{record['lm_test_perplexity']:.1f}" if pretrained else "—",
