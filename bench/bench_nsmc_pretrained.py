@@ -9,6 +9,9 @@ train, reaches >= 89.4% on the NSMC test split. Every row uses the same BPE toke
     # from-scratch rows, same tokenizer and fine-tuning recipe, no pretraining
     python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --family rnn --from_scratch
     python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --family lstm --bidirectional --from_scratch
+    # a longer-trained LM: pretrain that LM further, under a name of its own, then fine-tune it
+    python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --continue_from runs/nsmc_pretrained/lstm-lm \
+        --name lstm-long --pretrain_max_steps 8000 --finetune_epochs 2
 
 The defaults are the recipe of the README's results table. `--data_dir` defaults to `$HF_SEQ_DATA` (holding `nsmc/`
 and `reviews_lm/`). The tokenizer is trained once into `<output_dir>/tokenizer` and reused by later rows. Each run
@@ -41,6 +44,9 @@ def parse_args():
     parser.add_argument("--output_dir", default="runs/nsmc_pretrained")
     parser.add_argument("--card_dir", default="model_cards")
     parser.add_argument("--family", default="lstm", choices=["rnn", "lstm", "gru", "transformer"])
+    parser.add_argument("--name", help="the run's name in folder and card names (default: from the family)")
+    parser.add_argument("--continue_from", help="a finished LM folder of this output_dir to pretrain further, for "
+                        "--pretrain_max_steps more steps (a fresh schedule), keeping its size; needs --name")
     parser.add_argument("--from_scratch", action="store_true", help="no pretraining: the NSMC classifier starts fresh")
     parser.add_argument("--bidirectional", action="store_true", help="recurrent from-scratch classifiers only")
     parser.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"], help="for --family rnn")
@@ -67,6 +73,8 @@ def parse_args():
     parser.add_argument("--subword_dropout", type=float, default=0.0)
     parser.add_argument("--layerwise_lr_decay", type=float, default=1.0,
                         help="discriminative fine-tuning: each layer's rate is this times the one above (ULMFiT: 0.38)")
+    parser.add_argument("--gradual_unfreezing", type=float, default=0.0,
+                        help="epochs between unfreezing successive layer groups, head first (ULMFiT: 1)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cards_only", action="store_true", help="only render the cards of the runs in output_dir")
     args = parser.parse_args()
@@ -74,10 +82,21 @@ def parse_args():
         parser.error("give --data_dir (or set HF_SEQ_DATA) to the folder holding nsmc/ and reviews_lm/")
     if args.bidirectional and (args.family == "transformer" or not args.from_scratch):
         parser.error("--bidirectional is for recurrent from-scratch classifiers (a causal LM is unidirectional)")
+    if args.continue_from:
+        if args.from_scratch:
+            parser.error("--continue_from pretrains further; it cannot be combined with --from_scratch")
+        if not args.name:
+            parser.error("--continue_from needs a --name for the new LM (the base LM's folder and card stay as is)")
+        if not lm_is_complete(args.continue_from):
+            parser.error(f"--continue_from {args.continue_from}: not a finished LM folder (weights, test perplexity)")
+        if os.path.abspath(args.continue_from) == os.path.abspath(os.path.join(args.output_dir, f"{args.name}-lm")):
+            parser.error(f"--name {args.name} would overwrite the LM it continues from")
     return args
 
 
 def run_name(args):
+    if args.name:
+        return args.name
     name = {"rnn": f"rnn-{args.nonlinearity}", "lstm": "lstm", "gru": "gru", "transformer": "transformer"}[args.family]
     if args.bidirectional:
         name = "bi" + name
@@ -95,6 +114,8 @@ def classifier_name(args):
         name += f"-llrd{args.layerwise_lr_decay:g}"
     if args.subword_dropout:
         name += f"-bpedrop{args.subword_dropout:g}"
+    if args.gradual_unfreezing:
+        name += f"-unfreeze{args.gradual_unfreezing:g}"
     return name
 
 
@@ -146,6 +167,7 @@ def get_tokenizer(args, reviews_dir):
 
 
 def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
+    """Pretrain a fresh LM, or continue one (`--continue_from`) with a fresh warm-up and cosine schedule."""
     lm_dir = os.path.join(args.output_dir, f"{name}-lm")
     recurrent = args.family != "transformer"
     training_args = TrainingArguments(
@@ -171,13 +193,49 @@ def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
         train_file=os.path.join(reviews_dir, "train.txt"),
         validation_file=os.path.join(reviews_dir, "valid.txt"),
         tokenizer=tokenizer_dir,
+        model=args.continue_from,
         model_type=args.family,
-        config_overrides={**body_config(args), **dropout_config(args, args.lm_dropout)},
+        config_overrides=None if args.continue_from else {**body_config(args), **dropout_config(args, args.lm_dropout)},
         loop="tbptt" if recurrent else "trainer",
         bptt=args.bptt,
         block_size=args.block_size,
     )
+    if args.continue_from:
+        record_continued_pretraining(lm_dir, args.continue_from, tokenizer_dir)
     return lm_dir, run
+
+
+def read_run_info(model_dir):
+    with open(os.path.join(model_dir, RUN_INFO_NAME), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def pretraining_budget(record):
+    """Tokens and seconds of pretraining behind an LM's run_info, counting the LMs it continued from."""
+    hyperparameters = record.get("hyperparameters", {})
+    window = hyperparameters.get("bptt") or hyperparameters.get("block_size") or 0
+    tokens = hyperparameters.get("max_steps", 0) * hyperparameters.get("per_device_train_batch_size", 0) * window
+    seconds = record.get("wall_time_seconds") or 0.0
+    earlier = record.get("continued_from")
+    if earlier:
+        tokens += earlier["pretrain_tokens"]
+        seconds += earlier["pretrain_seconds"]
+    return tokens, seconds
+
+
+def record_continued_pretraining(lm_dir, base_dir, tokenizer_dir):
+    """Name the LM this one continued (its card's base_model) and carry its pretraining budget forward."""
+    with open(os.path.join(base_dir, "tokenizer.json"), encoding="utf-8") as base_tokenizer, \
+            open(os.path.join(tokenizer_dir, "tokenizer.json"), encoding="utf-8") as tokenizer:
+        if json.load(base_tokenizer) != json.load(tokenizer):
+            raise ValueError(f"{base_dir} was trained with another tokenizer than {tokenizer_dir}")
+    base_record = read_run_info(base_dir)
+    tokens, seconds = pretraining_budget(base_record)
+    base_name = os.path.basename(os.path.normpath(base_dir)).removesuffix("-lm")
+    record = read_run_info(lm_dir)
+    record["base_model"] = f"hf-seq/{lm_card_name(base_name)}"
+    record["continued_from"] = {"path": base_dir, "pretrain_tokens": tokens, "pretrain_seconds": seconds}
+    write_json_atomically(os.path.join(lm_dir, RUN_INFO_NAME), record)
 
 
 def lm_is_complete(lm_dir):
@@ -192,16 +250,13 @@ def lm_is_complete(lm_dir):
 
 def language_model_figures(args, lm_dir):
     """The LM's figures for the results row, read back from what its run recorded."""
-    with open(os.path.join(lm_dir, RUN_INFO_NAME), encoding="utf-8") as handle:
-        record = json.load(handle)
+    record = read_run_info(lm_dir)
     perplexity = {entry["split"]: entry["value"] for entry in record["metrics"] if entry["name"] == "perplexity"}
-    hyperparameters = record.get("hyperparameters", {})
-    steps = hyperparameters.get("max_steps") or args.pretrain_max_steps
-    window = hyperparameters.get("bptt") or hyperparameters.get("block_size")
+    tokens, seconds = pretraining_budget(record)
     return {
         "lm_parameters": record.get("num_parameters"),
-        "pretrain_seconds": record.get("wall_time_seconds"),
-        "pretrain_tokens": steps * hyperparameters.get("per_device_train_batch_size", 0) * (window or 0),
+        "pretrain_seconds": round(seconds, 1),
+        "pretrain_tokens": tokens,
         "lm_valid_perplexity": round(perplexity.get("validation", float("nan")), 2),
         "lm_test_perplexity": round(perplexity["test"], 2),
         "lm_card": os.path.join(args.card_dir, f"{lm_card_name(run_name(args))}.md"),
@@ -244,6 +299,7 @@ def finetune_classifier(args, tokenizer_dir, nsmc, lm_dir=None):
         dataset_name="e9t/nsmc",
         subword_dropout=args.subword_dropout,
         layerwise_lr_decay=args.layerwise_lr_decay,
+        gradual_unfreezing=args.gradual_unfreezing,
         # The Hub id the LM's card is written for; finetune records the local folder as base_model_path.
         extra_run_info={"base_model": lm_repo_id(args)} if lm_dir else None,
     )

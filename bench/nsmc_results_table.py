@@ -27,8 +27,12 @@ def minutes(seconds):
 def variant(command):
     """What sets a fine-tuning recipe apart from the plain one, for the model column."""
     notes = [] if command.get("pooling", "max") == "max" else [f"{command['pooling']} pooling"]
+    if command.get("continue_from"):
+        notes.append(f"LM pretrained further from {command['continue_from'].rstrip('/').rsplit('/', 1)[-1]}")
     if command.get("layerwise_lr_decay", 1.0) != 1.0:
         notes.append(f"discriminative LR ×{command['layerwise_lr_decay']:g}/layer")
+    if command.get("gradual_unfreezing"):
+        notes.append(f"gradual unfreezing every {command['gradual_unfreezing']:g} epoch")
     if command.get("subword_dropout"):
         notes.append(f"BPE-dropout {command['subword_dropout']:g}")
     return f", {', '.join(notes)}" if notes else ""

@@ -82,6 +82,7 @@ def finetune(argv):
             dataset_name=args.dataset_name,
             subword_dropout=args.subword_dropout,
             layerwise_lr_decay=args.layerwise_lr_decay,
+            gradual_unfreezing=args.gradual_unfreezing,
         )
     except (ValueError, OSError) as error:
         raise SystemExit(f"hf-seq finetune: error: {error}") from None

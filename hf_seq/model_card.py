@@ -377,6 +377,8 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
     if trained_on:
         summary += f", trained on {', '.join(trained_on)}"
     summary += "."
+    if run.base_model:  # the metadata names it too; the text says what it means for these weights
+        summary += f" Its training started from the weights of `{run.base_model}`."
 
     training_datasets = [
         {"id": d.get("id"), "name": d["name"],

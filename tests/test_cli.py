@@ -46,11 +46,12 @@ def test_pretrain_finetune_evaluate_generate(tmp_path, nsmc_dir, capsys):
 
     assert main(["finetune", "--model_name_or_path", lm_dir, "--data", str(nsmc_dir), "--output_dir", classifier_dir,
                  "--max_steps", "3", "--per_device_train_batch_size", "8", "--layerwise_lr_decay", "0.5",
-                 "--subword_dropout", "0.1", *QUIET]) == 0
+                 "--subword_dropout", "0.1", "--gradual_unfreezing", "0.5", *QUIET]) == 0
     classifier_metrics = last_json_line(capsys)
     assert classifier_metrics["eval_n"] == 41
     recorded = json.load(open(os.path.join(classifier_dir, "run_info.json")))["hyperparameters"]
-    assert (recorded["layerwise_lr_decay"], recorded["subword_dropout"]) == (0.5, 0.1)
+    flags = ("layerwise_lr_decay", "subword_dropout", "gradual_unfreezing")
+    assert [recorded[flag] for flag in flags] == [0.5, 0.1, 0.5]
 
     assert main(["evaluate", "--model", classifier_dir, "--test_file", str(nsmc_dir / "ratings_test.txt")]) == 0
     metrics = last_json_line(capsys)

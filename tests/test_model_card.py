@@ -95,6 +95,18 @@ def test_a_validation_file_is_listed_but_not_called_training_data(classifier_dir
     assert "- reviews_lm/valid.txt: validation" in card.text
 
 
+def test_a_base_model_is_named_in_the_metadata_and_the_text(classifier_dir):
+    card = render_model_card(read_run_data(classifier_dir), "alice/nsmc-gru")
+    assert ModelCard(str(card)).data.base_model is None and "started from the weights" not in card.text
+
+    run_info = json.loads((classifier_dir / "run_info.json").read_text())
+    run_info["base_model"] = "alice/reviews-lm"
+    (classifier_dir / "run_info.json").write_text(json.dumps(run_info))
+    card = render_model_card(read_run_data(classifier_dir), "alice/nsmc-gru")
+    assert ModelCard(str(card)).data.base_model == "alice/reviews-lm"
+    assert "Its training started from the weights of `alice/reviews-lm`." in card.text
+
+
 def test_loss_curve_is_a_png_and_optional(classifier_dir, monkeypatch):
     log_history = read_run_data(classifier_dir).log_history
     assert plot_loss_curve(log_history).startswith(b"\x89PNG")

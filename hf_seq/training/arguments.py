@@ -52,6 +52,9 @@ class FinetuneArguments:
     layerwise_lr_decay: float = field(
         default=1.0, metadata={"help": "Each layer's learning rate is this times the one above it (ULMFiT: 0.38)."}
     )
+    gradual_unfreezing: float = field(
+        default=0.0, metadata={"help": "Epochs between unfreezing successive layer groups, head first (ULMFiT: 1)."}
+    )
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Fine-tuning for sequence classification (NSMC sentiment) and token classification, on `Trainer`."""
 
 import copy
+import math
 import os
 import re
 import time
@@ -13,6 +14,7 @@ from transformers import (
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
     Trainer,
+    TrainerCallback,
     set_seed,
 )
 
@@ -140,6 +142,43 @@ def layerwise_parameter_groups(model, learning_rate, layerwise_lr_decay, weight_
     return [groups[key] for key in sorted(groups)]
 
 
+class GradualUnfreezingCallback(TrainerCallback):
+    """Gradual unfreezing (ULMFiT): training starts with only the top layer group (the head) trainable, and every
+    `epochs_per_group` epochs the next group down joins, down to the embeddings.
+
+    The new head first learns from features that stay put instead of sending its early, random gradients into the
+    pretrained layers. Every parameter stays in the optimizer; a frozen one has `requires_grad=False`, so it gets no
+    gradient and the optimizer leaves it (and its weight decay) alone. The groups in training follow from
+    `global_step` alone, so a resumed run freezes exactly what the uninterrupted one did.
+    """
+
+    def __init__(self, model, epochs_per_group):
+        num_hidden_layers = model.config.num_hidden_layers
+        self.top_depth = num_hidden_layers + 1
+        self.parameters_by_depth = [
+            (parameter_depth(name, num_hidden_layers), parameter) for name, parameter in model.named_parameters()
+            if parameter.requires_grad
+        ]
+        self.epochs_per_group = epochs_per_group
+        self.steps_per_group = None
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
+        self.steps_per_group = max(round(self.epochs_per_group * steps_per_epoch), 1)
+
+    def lowest_trainable_depth(self, global_step):
+        return max(self.top_depth - global_step // self.steps_per_group, 0)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        lowest = self.lowest_trainable_depth(state.global_step)
+        for depth, parameter in self.parameters_by_depth:
+            parameter.requires_grad_(depth >= lowest)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for _, parameter in self.parameters_by_depth:  # the saved model is a normal, fully trainable one
+            parameter.requires_grad_(True)
+
+
 def encode_for_token_classification(dataset, tokenizer, tokens_column="tokens", label_column="tags", max_length=128):
     """Tokenise pre-split words; each word's label goes on its first sub-token, the rest get -100 (ignored)."""
     if not getattr(tokenizer, "is_fast", False):
@@ -179,6 +218,7 @@ def finetune(
     extra_run_info=None,
     subword_dropout=0.0,
     layerwise_lr_decay=1.0,
+    gradual_unfreezing=0.0,
 ):
     """Fine-tune a classifier with `Trainer` and save it, with its tokenizer and run_info.json, to output_dir.
 
@@ -199,6 +239,9 @@ def finetune(
             tokenizer): each epoch re-tokenises them with merges dropped at this rate. 0 tokenises once, exactly.
         layerwise_lr_decay: discriminative learning rates: the head trains at `training_args.learning_rate`, each
             layer below at this factor times the rate above it (ULMFiT uses 1/2.6). 1 trains everything alike.
+        gradual_unfreezing: epochs (fractions allowed) between unfreezing successive layer groups, top down: the
+            head alone first, then each body layer, then the embeddings (ULMFiT unfreezes one per epoch). 0 trains
+            every layer from the first step. With several processes it needs `ddp_find_unused_parameters=True`.
 
     Returns:
         A `TrainingRun` whose metrics hold `train_loss` and `eval_accuracy`, `eval_n` (examples evaluated).
@@ -209,6 +252,11 @@ def finetune(
         raise ValueError("subword_dropout applies to sequence classification only")
     if not 0.0 < layerwise_lr_decay <= 1.0:
         raise ValueError(f"layerwise_lr_decay must be in (0, 1], got {layerwise_lr_decay}")
+    if not gradual_unfreezing >= 0.0:
+        raise ValueError(f"gradual_unfreezing must be a number of epochs >= 0, got {gradual_unfreezing}")
+    if gradual_unfreezing and training_args.world_size > 1 and not training_args.ddp_find_unused_parameters:
+        # DDP waits for a gradient of every parameter it was built with; frozen ones send none.
+        raise ValueError("gradual_unfreezing with several processes needs ddp_find_unused_parameters=True")
     tokenizer = load_tokenizer(tokenizer)
     dataset_record = [dataset_name] if dataset_name else None
     if dataset is None:
@@ -263,6 +311,7 @@ def finetune(
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=argmax_logits,
+        callbacks=[GradualUnfreezingCallback(model, gradual_unfreezing)] if gradual_unfreezing else None,
     )
     if layerwise_lr_decay != 1.0:
         # Trainer's own optimizer choice (`optim`, betas, eps) and weight-decay rule, with one group per layer. Set
@@ -299,6 +348,7 @@ def finetune(
                 "max_length": max_length,
                 "subword_dropout": subword_dropout,
                 "layerwise_lr_decay": layerwise_lr_decay,
+                "gradual_unfreezing": gradual_unfreezing,
             },
             "wall_time_seconds": round(wall_time, 2),
         }

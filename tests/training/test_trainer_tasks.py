@@ -245,6 +245,59 @@ def test_layerwise_parameter_groups_give_each_layer_its_rate():
             assert decay_of[id(parameters[name])] == (0.01 if name in decay_names else 0.0), name
 
 
+def test_gradual_unfreezing_schedule_goes_top_down_and_ends_fully_trainable():
+    from types import SimpleNamespace
+
+    from hf_seq.training.finetune import GradualUnfreezingCallback
+
+    model = AutoModelForSequenceClassification.from_config(hf_seq.LSTMConfig(
+        vocab_size=50, embedding_size=8, hidden_size=8, num_hidden_layers=2, num_labels=2))
+    callback = GradualUnfreezingCallback(model, epochs_per_group=0.5)
+    # 8 batches, 2 per optimizer step: 4 steps an epoch, a new group every 2 steps.
+    callback.on_train_begin(SimpleNamespace(gradient_accumulation_steps=2), None, None, train_dataloader=[None] * 8)
+    parameters = dict(model.named_parameters())
+
+    def trainable_at(step):
+        callback.on_step_begin(None, SimpleNamespace(global_step=step), None)
+        return {name for name, parameter in parameters.items() if parameter.requires_grad}
+
+    head = {"classifier.weight", "classifier.bias"}
+    top_layer = {f"model.rnn.{kind}_{part}_l1" for kind in ("weight", "bias") for part in ("ih", "hh")}
+    bottom_layer = {name.replace("_l1", "_l0") for name in top_layer}
+    assert trainable_at(0) == trainable_at(1) == head
+    assert trainable_at(2) == trainable_at(3) == head | top_layer
+    assert trainable_at(4) == head | top_layer | bottom_layer
+    assert trainable_at(6) == trainable_at(100) == set(parameters)
+    trainable_at(0)
+    callback.on_train_end(None, None, None)
+    assert all(parameter.requires_grad for parameter in parameters.values())
+
+
+def test_finetune_with_gradual_unfreezing_trains_only_what_is_unfrozen(lm_dir, tokenizer_dir, nsmc_dir, tmp_path):
+    lm_weights = load_file(os.path.join(lm_dir, "model.safetensors"))
+    embeddings, recurrent = "model.embed_tokens.weight", "model.rnn.weight_hh_l0"
+    # One layer group per step: the head trains from step 0, the LSTM layer from step 1, the embeddings would join
+    # at step 2, which a 2-step run never reaches.
+    run = finetune(training_arguments(tmp_path / "stepwise", max_steps=2), tokenizer_dir, model=lm_dir,
+                   dataset=nsmc_dir, gradual_unfreezing=1e-6)
+    weights = load_file(tmp_path / "stepwise" / "model.safetensors")
+    torch.testing.assert_close(weights[embeddings], lm_weights[embeddings], atol=0, rtol=0)
+    assert not torch.allclose(weights[recurrent], lm_weights[recurrent], atol=1e-6, rtol=0)
+    assert all(parameter.requires_grad for parameter in run.model.parameters())
+    assert json.loads((tmp_path / "stepwise" / "run_info.json").read_text())["hyperparameters"][
+        "gradual_unfreezing"] == 1e-6
+
+    # A group every 100 epochs: in 2 steps only the head trains and the whole pretrained body stays as it was.
+    finetune(training_arguments(tmp_path / "head_only", max_steps=2), tokenizer_dir, model=lm_dir,
+             dataset=nsmc_dir, gradual_unfreezing=100)
+    weights = load_file(tmp_path / "head_only" / "model.safetensors")
+    for name in (embeddings, recurrent, "model.rnn.weight_ih_l0"):
+        torch.testing.assert_close(weights[name], lm_weights[name], atol=0, rtol=0)
+    with pytest.raises(ValueError, match="gradual_unfreezing must be a number of epochs >= 0"):
+        finetune(training_arguments(tmp_path / "bad", max_steps=1), tokenizer_dir, model=lm_dir,
+                 dataset=nsmc_dir, gradual_unfreezing=-1)
+
+
 def test_finetune_with_layerwise_lr_decay_keeps_the_lower_layers(lm_dir, tokenizer_dir, nsmc_dir, tmp_path):
     # A vanishing decay: the embeddings (lowest) barely move while the new head trains at the full rate.
     finetune(training_arguments(tmp_path / "classifier", max_steps=3), tokenizer_dir, model=lm_dir,
