@@ -169,6 +169,8 @@ def get_tokenizer(args, reviews_dir):
 def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
     """Pretrain a fresh LM, or continue one (`--continue_from`) with a fresh warm-up and cosine schedule."""
     lm_dir = os.path.join(args.output_dir, f"{name}-lm")
+    if args.continue_from:  # before an hour of training, not after
+        check_same_tokenizer(args.continue_from, tokenizer_dir)
     recurrent = args.family != "transformer"
     training_args = TrainingArguments(
         output_dir=lm_dir,
@@ -201,7 +203,7 @@ def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
         block_size=args.block_size,
     )
     if args.continue_from:
-        record_continued_pretraining(lm_dir, args.continue_from, tokenizer_dir)
+        record_continued_pretraining(lm_dir, args.continue_from)
     return lm_dir, run
 
 
@@ -223,12 +225,15 @@ def pretraining_budget(record):
     return tokens, seconds
 
 
-def record_continued_pretraining(lm_dir, base_dir, tokenizer_dir):
-    """Name the LM this one continued (its card's base_model) and carry its pretraining budget forward."""
+def check_same_tokenizer(base_dir, tokenizer_dir):
     with open(os.path.join(base_dir, "tokenizer.json"), encoding="utf-8") as base_tokenizer, \
             open(os.path.join(tokenizer_dir, "tokenizer.json"), encoding="utf-8") as tokenizer:
         if json.load(base_tokenizer) != json.load(tokenizer):
             raise ValueError(f"{base_dir} was trained with another tokenizer than {tokenizer_dir}")
+
+
+def record_continued_pretraining(lm_dir, base_dir):
+    """Name the LM this one continued (its card's base_model) and carry its pretraining budget forward."""
     base_record = read_run_info(base_dir)
     tokens, seconds = pretraining_budget(base_record)
     base_name = os.path.basename(os.path.normpath(base_dir)).removesuffix("-lm")
