@@ -245,11 +245,10 @@ def record_continued_pretraining(lm_dir, base_dir):
 
 def lm_is_complete(lm_dir):
     """An LM folder this script finished: weights saved and the test perplexity recorded."""
-    path = os.path.join(lm_dir, RUN_INFO_NAME)
-    if not (os.path.isfile(path) and os.path.isfile(os.path.join(lm_dir, "model.safetensors"))):
+    if not (os.path.isfile(os.path.join(lm_dir, RUN_INFO_NAME))
+            and os.path.isfile(os.path.join(lm_dir, "model.safetensors"))):
         return False
-    with open(path, encoding="utf-8") as handle:
-        metrics = json.load(handle).get("metrics", [])
+    metrics = read_run_info(lm_dir).get("metrics", [])
     return any(entry["name"] == "perplexity" and entry["split"] == "test" for entry in metrics)
 
 
@@ -313,12 +312,10 @@ def finetune_classifier(args, tokenizer_dir, nsmc, lm_dir=None):
 
 def add_metric_to_run_info(model_dir, metric):
     """Record a figure measured after training (e.g. the LM's test perplexity) in run_info.json for the card."""
-    path = os.path.join(model_dir, RUN_INFO_NAME)
-    with open(path, encoding="utf-8") as handle:
-        record = json.load(handle)
+    record = read_run_info(model_dir)
     record["metrics"] = [entry for entry in record.get("metrics", []) if entry.get("name") != metric["name"]
                          or entry.get("split") != metric["split"]] + [metric]
-    write_json_atomically(path, record)
+    write_json_atomically(os.path.join(model_dir, RUN_INFO_NAME), record)
 
 
 def write_card(model_dir, card_dir, card_name):
