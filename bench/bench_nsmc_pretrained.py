@@ -12,6 +12,12 @@ train, reaches >= 89.4% on the NSMC test split. Every row uses the same BPE toke
     # a longer-trained LM: pretrain that LM further, under a name of its own, then fine-tune it
     python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --continue_from runs/nsmc_pretrained/lstm-lm \
         --name lstm-long --pretrain_max_steps 8000 --finetune_epochs 2
+    # ULMFiT's backward LM, started from the forward LM's weights, then its classifier
+    python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --continue_from runs/nsmc_pretrained/lstm-long-lm \
+        --name lstm-backward --reading_direction backward --pretrain_max_steps 5500 --finetune_epochs 2
+    # ULMFiT's forward + backward ensemble of two finished classifiers
+    python bench/bench_nsmc_pretrained.py --data_dir ../shared/data --name lstm-fwd-bwd \
+        --ensemble lstm-long-nsmc-2ep lstm-backward-nsmc-2ep
 
 The defaults are the recipe of the README's results table. `--data_dir` defaults to `$HF_SEQ_DATA` (holding `nsmc/`
 and `reviews_lm/`). The tokenizer is trained once into `<output_dir>/tokenizer` and reused by later rows. Each run
@@ -29,8 +35,8 @@ import torch
 from transformers import TrainingArguments
 
 from hf_seq.data.nsmc import load_nsmc
-from hf_seq.model_card import read_run_data, render_model_card
-from hf_seq.training import evaluate_model, finetune, generate_text, pretrain
+from hf_seq.model_card import Metric, read_run_data, render_ensemble_card, render_model_card
+from hf_seq.training import evaluate_ensemble, evaluate_model, finetune, generate_text, pretrain
 from hf_seq.training.common import RUN_INFO_NAME, count_parameters, write_json_atomically
 from tokenizer_training import train_tokenizer
 
@@ -47,6 +53,9 @@ def parse_args():
     parser.add_argument("--name", help="the run's name in folder and card names (default: from the family)")
     parser.add_argument("--continue_from", help="a finished LM folder of this output_dir to pretrain further, for "
                         "--pretrain_max_steps more steps (a fresh schedule), keeping its size; needs --name")
+    parser.add_argument("--reading_direction", choices=["forward", "backward"],
+                        help="recurrent families: backward reads each text last token first (ULMFiT's backward LM); "
+                        "with --continue_from, the new LM starts from the base LM's weights but reads this way")
     parser.add_argument("--from_scratch", action="store_true", help="no pretraining: the NSMC classifier starts fresh")
     parser.add_argument("--bidirectional", action="store_true", help="recurrent from-scratch classifiers only")
     parser.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"], help="for --family rnn")
@@ -77,11 +86,24 @@ def parse_args():
                         help="epochs between unfreezing successive layer groups, head first (ULMFiT: 1)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cards_only", action="store_true", help="only render the cards of the runs in output_dir")
+    parser.add_argument("--ensemble", nargs="+", metavar="CLASSIFIER",
+                        help="evaluate these classifiers of output_dir (folder names) together, their class "
+                        "probabilities averaged (ULMFiT's forward + backward); needs --name")
     args = parser.parse_args()
+    if args.ensemble:
+        if not args.name:
+            parser.error("--ensemble needs a --name for the ensemble's row and card")
+        if len(args.ensemble) < 2:
+            parser.error("--ensemble needs at least two classifiers")
+        for member in args.ensemble:
+            if not os.path.isfile(os.path.join(args.output_dir, member, RUN_INFO_NAME)):
+                parser.error(f"--ensemble {member}: no finished classifier folder {args.output_dir}/{member}")
     if not args.data_dir and not args.cards_only:
         parser.error("give --data_dir (or set HF_SEQ_DATA) to the folder holding nsmc/ and reviews_lm/")
     if args.bidirectional and (args.family == "transformer" or not args.from_scratch):
         parser.error("--bidirectional is for recurrent from-scratch classifiers (a causal LM is unidirectional)")
+    if args.reading_direction == "backward" and (args.family == "transformer" or args.bidirectional):
+        parser.error("--reading_direction backward is for unidirectional recurrent models")
     if args.continue_from:
         if args.from_scratch:
             parser.error("--continue_from pretrains further; it cannot be combined with --from_scratch")
@@ -146,6 +168,8 @@ def body_config(args):
     }
     if args.family == "rnn":
         config["nonlinearity"] = args.nonlinearity
+    if args.reading_direction:
+        config["reading_direction"] = args.reading_direction
     return config
 
 
@@ -197,7 +221,7 @@ def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
         tokenizer=tokenizer_dir,
         model=args.continue_from,
         model_type=args.family,
-        config_overrides=None if args.continue_from else {**body_config(args), **dropout_config(args, args.lm_dropout)},
+        config_overrides=lm_config_overrides(args),
         loop="tbptt" if recurrent else "trainer",
         bptt=args.bptt,
         block_size=args.block_size,
@@ -207,22 +231,43 @@ def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
     return lm_dir, run
 
 
+def lm_config_overrides(args):
+    """A fresh LM's size and dropout; a continued LM keeps its own, and takes only a new reading direction."""
+    if not args.continue_from:
+        return {**body_config(args), **dropout_config(args, args.lm_dropout)}
+    return {"reading_direction": args.reading_direction} if args.reading_direction else None
+
+
 def read_run_info(model_dir):
     with open(os.path.join(model_dir, RUN_INFO_NAME), encoding="utf-8") as handle:
         return json.load(handle)
 
 
-def pretraining_budget(record):
-    """Tokens and seconds of pretraining behind an LM's run_info, counting the LMs it continued from."""
+def own_pretraining(record):
+    """Tokens and seconds of the pretraining run an LM's run_info describes, without the LMs it continued from."""
     hyperparameters = record.get("hyperparameters", {})
     window = hyperparameters.get("bptt") or hyperparameters.get("block_size") or 0
     tokens = hyperparameters.get("max_steps", 0) * hyperparameters.get("per_device_train_batch_size", 0) * window
-    seconds = record.get("wall_time_seconds") or 0.0
+    return tokens, record.get("wall_time_seconds") or 0.0
+
+
+def pretraining_budget(record):
+    """Tokens and seconds of pretraining behind an LM's run_info, counting the LMs it continued from."""
+    tokens, seconds = own_pretraining(record)
     earlier = record.get("continued_from")
     if earlier:
         tokens += earlier["pretrain_tokens"]
         seconds += earlier["pretrain_seconds"]
     return tokens, seconds
+
+
+def lm_lineage(lm_dir):
+    """The LM folders whose pretraining stands behind lm_dir: itself, then each LM it continued from."""
+    lineage = []
+    while lm_dir:
+        lineage.append(os.path.normpath(lm_dir))
+        lm_dir = read_run_info(lm_dir).get("continued_from", {}).get("path")
+    return lineage
 
 
 def check_same_tokenizer(base_dir, tokenizer_dir):
@@ -335,10 +380,101 @@ def rewrite_cards(args):
             print(write_card(model_dir, args.card_dir, card_name))
 
 
+def latest_results(output_dir):
+    """The latest results row of each classifier in output_dir/results.jsonl."""
+    rows = {}
+    with open(os.path.join(output_dir, "results.jsonl"), encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                rows[row.get("classifier")] = row
+    return rows
+
+
+def run_ensemble(args):
+    """Evaluate finished classifiers together on NSMC test and record the ensemble's row and card.
+
+    The pretraining behind the ensemble is every LM in its members' lineages, each counted once (a backward LM
+    continued from the forward one shares that LM's tokens and minutes).
+    """
+    rows = latest_results(args.output_dir)
+    missing = [member for member in args.ensemble if member not in rows]
+    if missing:
+        raise SystemExit(f"no results row for {missing} in {args.output_dir}/results.jsonl")
+    members = [rows[member] for member in args.ensemble]
+    max_lengths = {row["command"]["max_length"] for row in members}
+    if len(max_lengths) > 1:
+        raise SystemExit(f"the members were evaluated with different max_length: {sorted(max_lengths)}")
+    member_dirs = [os.path.join(args.output_dir, member) for member in args.ensemble]
+    start = time.time()
+    result = evaluate_ensemble(member_dirs, os.path.join(args.data_dir, "nsmc", "ratings_test.txt"),
+                               max_length=max_lengths.pop())
+    evaluation_seconds = time.time() - start
+
+    lineage = []
+    for row in members:
+        if row["pretrained"]:
+            lineage += [lm for lm in lm_lineage(os.path.join(args.output_dir, f"{row['model']}-lm"))
+                        if lm not in lineage]
+    budgets = [own_pretraining(read_run_info(lm)) for lm in lineage]
+    record = {
+        "command": vars(args), "model": args.name, "classifier": f"{args.name}-nsmc-ensemble",
+        "pretrained": any(row["pretrained"] for row in members),
+        # Where the members were trained (the row's wall time is theirs); the averaging itself ran here.
+        "hardware": " / ".join(sorted({row["hardware"] for row in members})),
+        "evaluation_hardware": f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available()
+        else torch.cuda.get_device_name(),
+        "members": [{"classifier": name, "nsmc_test_accuracy": round(member["accuracy"], 4),
+                     "recorded_accuracy": row["nsmc_test_accuracy"],
+                     "lm_test_perplexity": row.get("lm_test_perplexity"),
+                     "classifier_parameters": row["classifier_parameters"],
+                     "finetune_epochs": row["command"]["finetune_epochs"]}
+                    for name, member, row in zip(args.ensemble, result["members"], members, strict=True)],
+        "pretrained_lms": lineage,
+        "pretrain_tokens": sum(tokens for tokens, _ in budgets),
+        "pretrain_seconds": round(sum(seconds for _, seconds in budgets), 1),
+        "classifier_parameters": sum(row["classifier_parameters"] for row in members),
+        "finetune_seconds": round(sum(row["finetune_seconds"] for row in members), 1),
+        "ensemble_eval_seconds": round(evaluation_seconds, 1),
+        "nsmc_test_accuracy": round(result["accuracy"], 4),
+        "nsmc_test_n": result["n"],
+    }
+    record["ensemble_card"] = write_ensemble_card(args, record, member_dirs)
+    print(f"{args.name}: NSMC test accuracy {record['nsmc_test_accuracy']:.4f} (members: "
+          + ", ".join(f"{member['classifier']} {member['nsmc_test_accuracy']:.4f}" for member in record["members"])
+          + ")")
+    with open(os.path.join(args.output_dir, "results.jsonl"), "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(json.dumps(record, ensure_ascii=False))
+
+
+def write_ensemble_card(args, record, member_dirs):
+    members = []
+    for member, member_dir in zip(record["members"], member_dirs, strict=True):
+        with open(os.path.join(member_dir, "config.json"), encoding="utf-8") as handle:
+            config = json.load(handle)
+        members.append({
+            "repo_id": f"hf-seq/{member['classifier']}",
+            "num_parameters": member["classifier_parameters"],
+            "reading_direction": config.get("reading_direction", "forward"),
+            "metrics": [Metric("accuracy", member["nsmc_test_accuracy"], "test", "e9t/nsmc")],
+        })
+    card_name = record["classifier"]
+    card = render_ensemble_card(f"hf-seq/{card_name}", members,
+                                [Metric("accuracy", record["nsmc_test_accuracy"], "test", "e9t/nsmc")], language="ko")
+    os.makedirs(args.card_dir, exist_ok=True)
+    path = os.path.join(args.card_dir, f"{card_name}.md")
+    card.save(path)
+    return path
+
+
 def main():
     args = parse_args()
     if args.cards_only:
         rewrite_cards(args)
+        return
+    if args.ensemble:
+        run_ensemble(args)
         return
     reviews_dir = os.path.join(args.data_dir, "reviews_lm")
     nsmc = load_nsmc(os.path.join(args.data_dir, "nsmc"))

@@ -2,8 +2,8 @@
 
     python bench/nsmc_results_table.py runs/nsmc_pretrained/results.jsonl
 
-Each classifier recipe (family, pretrained or not, fine-tuning variant) keeps its latest run. Pretrained rows come
-first, then the from-scratch rows.
+Each classifier recipe (family, pretrained or not, fine-tuning variant) keeps its latest run, an ensemble (`--ensemble`)
+its own row. Pretrained rows come first, then the from-scratch rows.
 """
 
 import json
@@ -27,8 +27,11 @@ def minutes(seconds):
 def variant(command):
     """What sets a fine-tuning recipe apart from the plain one, for the model column."""
     notes = [] if command.get("pooling", "max") == "max" else [f"{command['pooling']} pooling"]
-    if command.get("continue_from"):
-        notes.append(f"LM pretrained further from {command['continue_from'].rstrip('/').rsplit('/', 1)[-1]}")
+    base_lm = command.get("continue_from") and command["continue_from"].rstrip("/").rsplit("/", 1)[-1]
+    if command.get("reading_direction") == "backward":
+        notes.append("backward LM" + (f", started from {base_lm}'s weights" if base_lm else ""))
+    elif base_lm:
+        notes.append(f"LM pretrained further from {base_lm}")
     if command.get("layerwise_lr_decay", 1.0) != 1.0:
         notes.append(f"discriminative LR ×{command['layerwise_lr_decay']:g}/layer")
     if command.get("gradual_unfreezing"):
@@ -46,7 +49,26 @@ def hardware(description):
     return f"CPU, {threads} thread" + ("s" if threads != "1" else "")
 
 
+def ensemble_row(record):
+    """An ensemble's row: its members, their summed parameters, and every LM behind them counted once."""
+    members = record["members"]
+    perplexities = [f"{member['lm_test_perplexity']:.1f}" for member in members if member.get("lm_test_perplexity")]
+    described = [f"{member['classifier']} ({100 * member['nsmc_test_accuracy']:.2f}%)" for member in members]
+    return "| " + " | ".join([
+        f"{record['model']}: ensemble of " + " + ".join(described),
+        f"{record['classifier_parameters'] / 1e6:.2f}M",
+        f"{record['pretrain_tokens'] / 1e6:.1f}M" if record["pretrained"] else "—",
+        " / ".join(perplexities) or "—",
+        " / ".join(f"{member['finetune_epochs']:g}" for member in members if "finetune_epochs" in member) or "—",
+        f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
+        f"{minutes(record['pretrain_seconds'])} + {minutes(record['finetune_seconds'])}",
+        " / ".join(hardware(part) for part in record["hardware"].split(" / ")),
+    ]) + " |"
+
+
 def table_row(record):
+    if record.get("members"):
+        return ensemble_row(record)
     pretrained = record["pretrained"]
     command = record["command"]
     size = record.get("body") or f"{command['num_hidden_layers']}×{command['hidden_size']}"

@@ -91,27 +91,34 @@ def finetune(argv):
 
 
 def evaluate(argv):
-    """Evaluate a saved model on an NSMC-format file (accuracy) or a text file (perplexity); last line is JSON."""
+    """Evaluate a saved model on an NSMC-format file (accuracy) or a text file (perplexity); last line is JSON.
+
+    Several `--model` classifiers are evaluated as one ensemble (their class probabilities averaged).
+    """
     import json
     import shutil
     import tempfile
 
-    from hf_seq.training import EvaluateArguments, evaluate_model
+    from hf_seq.training import EvaluateArguments, evaluate_ensemble, evaluate_model
 
     scratch_dir = tempfile.mkdtemp(prefix="hf-seq-evaluate-")
     try:
         args, training_args = _parse_with_training_arguments(
             "hf-seq evaluate", evaluate.__doc__, EvaluateArguments, argv, default_output_dir=scratch_dir
         )
-        metrics = evaluate_model(
-            args.model,
-            args.test_file,
-            training_args=training_args,
-            max_length=args.max_length,
-            block_size=args.block_size,
-            bptt=args.bptt,
-            stateful=args.stateful,
-        )
+        if len(args.model) > 1:
+            metrics = evaluate_ensemble(args.model, args.test_file, training_args=training_args,
+                                        max_length=args.max_length)
+        else:
+            metrics = evaluate_model(
+                args.model[0],
+                args.test_file,
+                training_args=training_args,
+                max_length=args.max_length,
+                block_size=args.block_size,
+                bptt=args.bptt,
+                stateful=args.stateful,
+            )
     except (ValueError, OSError) as error:
         raise SystemExit(f"hf-seq evaluate: error: {error}") from None
     finally:

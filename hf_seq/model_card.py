@@ -71,7 +71,8 @@ KNOWN_DATASETS = {
 # Config fields shown as the model's size, when present.
 SIZE_KEYS = [
     "vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-    "max_position_embeddings", "position_embedding_type", "nonlinearity", "bidirectional", "tie_word_embeddings",
+    "max_position_embeddings", "position_embedding_type", "nonlinearity", "bidirectional", "reading_direction",
+    "tie_word_embeddings",
 ]
 # Trainer figures that describe speed or counts, not quality.
 NON_METRICS = {"runtime", "samples_per_second", "steps_per_second", "samples", "total_flos", "epoch", "n",
@@ -371,6 +372,8 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
 
     layers = run.size.get("num_hidden_layers")
     summary = f"A {f'{layers}-layer ' if layers else ''}{run.family} {run.description}"
+    if run.size.get("reading_direction") == "backward":
+        summary += " that reads each text backward (last token first)"
     if run.num_parameters is not None:
         summary += f" with {run.num_parameters:,} parameters"
     trained_on = [d["name"] for d in run.datasets if d.get("split") != "validation"]
@@ -406,3 +409,67 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
         limitations=run.limitations or _default_limitations(run),
         license=license,
     )
+
+
+def render_ensemble_card(repo_id: str, members: list[dict], metrics: list[Metric], *, language: str | None = None,
+                         license: str | None = None) -> ModelCard:
+    """A card for classifiers used together, their class probabilities averaged (`hf_seq.training.evaluate_ensemble`).
+
+    `members`: one dict per classifier, `{"repo_id", "num_parameters", "reading_direction", "metrics": [Metric]}`
+    (each member's own figures); `metrics`: the ensemble's. As for single models, only what was measured is shown.
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble card needs at least two members, got {len(members)}")
+    eval_results = [
+        EvalResult(task_type="text-classification", dataset_type=metric.dataset,
+                   dataset_name=KNOWN_DATASETS.get(metric.dataset, {}).get("name", metric.dataset),
+                   dataset_split=metric.split, metric_type=metric.name, metric_name=metric.name,
+                   metric_value=metric.value)
+        for metric in metrics if metric.dataset
+    ]
+    model_name = repo_id.split("/")[-1]
+    card_data = ModelCardData(
+        language=language,
+        license=license,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["hf-seq", "ensemble"],
+        base_model=[member["repo_id"] for member in members],
+        datasets=sorted({metric.dataset for metric in metrics if metric.dataset}) or None,
+        metrics=sorted({result.metric_type for result in eval_results}) or None,
+        model_name=model_name if eval_results else None,
+        eval_results=eval_results or None,
+    )
+    total_parameters = sum(member["num_parameters"] for member in members)
+    lines = [
+        "---", card_data.to_yaml(), "---", "", f"# {model_name}", "",
+        f"An ensemble of {len(members)} text classifiers ({total_parameters:,} parameters in all): each reads the "
+        "text on its own and their class probabilities are averaged, as ULMFiT combines a forward and a backward "
+        "model. It is not one checkpoint: load each member from its own repository.",
+        "", "## Members", "", "| member | reads | parameters | " + " | ".join(
+            f"{metric.name} ({metric.split})" for metric in metrics) + " |",
+        "|---|---|---|" + "---|" * len(metrics),
+    ]
+    for member in members:
+        own = {(metric.name, metric.split): metric for metric in member.get("metrics", [])}
+        figures = [own[(metric.name, metric.split)].display_value if (metric.name, metric.split) in own else "—"
+                   for metric in metrics]
+        lines.append(f"| [`{member['repo_id']}`](https://huggingface.co/{member['repo_id']}) | "
+                     f"{member.get('reading_direction', 'forward')} | {member['num_parameters']:,} | "
+                     + " | ".join(figures) + " |")
+    lines.append("| **ensemble** | — | " + f"{total_parameters:,} | "
+                 + " | ".join(f"**{metric.display_value}**" for metric in metrics) + " |")
+    lines += [
+        "", "## How to use", "", "```python",
+        "from huggingface_hub import snapshot_download",
+        "from hf_seq.training import evaluate_ensemble",
+        "",
+        f"members = [snapshot_download(repo_id) for repo_id in {[member['repo_id'] for member in members]!r}]",
+        "print(evaluate_ensemble(members, \"ratings_test.txt\"))  # or: hf-seq evaluate --model FOLDER FOLDER ...",
+        "```", "",
+        "To classify new text, run each member (`AutoModelForSequenceClassification`, `trust_remote_code=True` "
+        "without hf_seq installed) with its own tokenizer and average the softmax of their logits.", "",
+        "## Limitations", "",
+        "The members share their limitations (see their cards); averaging costs one forward pass per member.",
+    ]
+    return ModelCard("\n".join(lines) + "\n")

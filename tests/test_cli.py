@@ -57,6 +57,12 @@ def test_pretrain_finetune_evaluate_generate(tmp_path, nsmc_dir, capsys):
     metrics = last_json_line(capsys)
     assert set(metrics) == {"accuracy", "n"} and metrics["n"] == 41
     assert metrics["accuracy"] == pytest.approx(classifier_metrics["eval_accuracy"])
+    # Several --model folders: one ensemble (here a classifier with itself, so the same accuracy).
+    assert main(["evaluate", "--model", classifier_dir, classifier_dir,
+                 "--test_file", str(nsmc_dir / "ratings_test.txt")]) == 0
+    ensemble = last_json_line(capsys)
+    assert ensemble["n"] == 41 and ensemble["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert [member["model"] for member in ensemble["members"]] == [classifier_dir, classifier_dir]
 
     assert main(["evaluate", "--model", lm_dir, "--test_file", text_file]) == 0
     assert set(last_json_line(capsys)) == {"loss", "perplexity", "n_tokens"}
@@ -69,6 +75,9 @@ def test_pretrain_finetune_evaluate_generate(tmp_path, nsmc_dir, capsys):
 def test_errors_are_reported_without_a_traceback(tmp_path):
     with pytest.raises(SystemExit, match="hf-seq evaluate: error: model folder not found"):
         main(["evaluate", "--model", str(tmp_path / "none"), "--test_file", sample_data_path("nsmc_sample_test.txt")])
+    with pytest.raises(SystemExit, match="hf-seq evaluate: error: model folder not found"):
+        main(["evaluate", "--model", str(tmp_path / "none"), str(tmp_path / "other"),
+              "--test_file", sample_data_path("nsmc_sample_test.txt")])
     with pytest.raises(SystemExit, match="hf-seq pretrain: error: .*not found"):
         main(["pretrain", "--train_file", str(tmp_path / "none.txt"), "--tokenizer", str(tmp_path),
               "--output_dir", str(tmp_path / "out")])

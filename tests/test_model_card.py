@@ -9,7 +9,14 @@ import torch
 from huggingface_hub import ModelCard
 
 import hf_seq
-from hf_seq.model_card import TEMPLATE_PATH, plot_loss_curve, read_run_data, render_model_card
+from hf_seq.model_card import (
+    TEMPLATE_PATH,
+    Metric,
+    plot_loss_curve,
+    read_run_data,
+    render_ensemble_card,
+    render_model_card,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,6 +112,35 @@ def test_a_base_model_is_named_in_the_metadata_and_the_text(classifier_dir):
     card = render_model_card(read_run_data(classifier_dir), "alice/nsmc-gru")
     assert ModelCard(str(card)).data.base_model == "alice/reviews-lm"
     assert "Its training started from the weights of `alice/reviews-lm`." in card.text
+
+
+def test_a_backward_model_says_so(classifier_dir):
+    assert "backward" not in render_model_card(read_run_data(classifier_dir), "alice/nsmc-gru").text
+    config = json.loads((classifier_dir / "config.json").read_text())
+    config["reading_direction"] = "backward"
+    (classifier_dir / "config.json").write_text(json.dumps(config))
+    card = render_model_card(read_run_data(classifier_dir), "alice/nsmc-gru")
+    assert "text classifier that reads each text backward (last token first) with " in card.text
+    assert "| `reading_direction` | backward |" in card.text
+
+
+def test_an_ensemble_card_names_its_members_and_their_own_figures():
+    members = [
+        {"repo_id": "alice/forward", "num_parameters": 1000, "reading_direction": "forward",
+         "metrics": [Metric("accuracy", 0.8855, "test", "e9t/nsmc")]},
+        {"repo_id": "alice/backward", "num_parameters": 1200, "reading_direction": "backward",
+         "metrics": [Metric("accuracy", 0.8841, "test", "e9t/nsmc")]},
+    ]
+    card = render_ensemble_card("alice/both", members, [Metric("accuracy", 0.8932, "test", "e9t/nsmc")], language="ko")
+    data = ModelCard(str(card)).data
+    assert data.base_model == ["alice/forward", "alice/backward"] and data.datasets == ["e9t/nsmc"]
+    results = [(r.metric_type, r.metric_value, r.dataset_split) for r in data.eval_results]
+    assert results == [("accuracy", 0.8932, "test")]
+    assert "An ensemble of 2 text classifiers (2,200 parameters in all)" in card.text
+    assert "| [`alice/backward`](https://huggingface.co/alice/backward) | backward | 1,200 | 0.8841 |" in card.text
+    assert "| **ensemble** | — | 2,200 | **0.8932** |" in card.text
+    with pytest.raises(ValueError, match="at least two"):
+        render_ensemble_card("alice/one", members[:1], [])
 
 
 def test_loss_curve_is_a_png_and_optional(classifier_dir, monkeypatch):

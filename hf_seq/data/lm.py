@@ -43,12 +43,15 @@ def load_text_files(data_files, streaming=False, cache_dir=None):
     return load_dataset("text", data_files=data_files, streaming=streaming, features=features, cache_dir=cache_dir)
 
 
-def tokenize_corpus(dataset, tokenizer, text_column="text", append_eos=True, num_proc=None, batch_size=1000):
+def tokenize_corpus(dataset, tokenizer, text_column="text", append_eos=True, num_proc=None, batch_size=1000,
+                    reverse=False):
     """Tokenise every document with `Dataset.map(batched=True)` (cached by `datasets` for file-backed datasets).
 
     Each document becomes `input_ids` as the tokenizer encodes it (with its bos, if it adds one, so training sees
     what a prompt at generation time looks like); `append_eos` ends each with `eos_token_id` unless the tokenizer
     already did, so a model reading the concatenated corpus sees where documents end. Empty lines are dropped.
+    `reverse` turns each document's ids (as the tokenizer gives them) back to front before the eos is appended: the
+    order a backward LM (`reading_direction="backward"`) reads, the same order its classifiers read the tokenizer's ids.
     Works the same on a `Dataset`, a `DatasetDict` and their streaming (`Iterable...`) forms.
     """
     eos_token_id = tokenizer.eos_token_id
@@ -58,6 +61,8 @@ def tokenize_corpus(dataset, tokenizer, text_column="text", append_eos=True, num
     def tokenize(batch):
         texts = [text for text in batch[text_column] if text and text.strip()]
         encoded = tokenizer(texts)["input_ids"]
+        if reverse:
+            encoded = [ids[::-1] for ids in encoded]
         if append_eos:
             encoded = [ids if ids and ids[-1] == eos_token_id else ids + [eos_token_id] for ids in encoded]
         return {"input_ids": encoded}

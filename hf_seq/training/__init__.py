@@ -1,12 +1,12 @@
 """Training hf-seq models: pretraining and fine-tuning on `Trainer`, the TBPTT loop on `accelerate`, evaluation.
 
-    from hf_seq.training import pretrain, finetune, evaluate_model, generate_text
+    from hf_seq.training import pretrain, finetune, evaluate_model, evaluate_ensemble, generate_text
 """
 
 from .arguments import DemoArguments, EvaluateArguments, FinetuneArguments, GenerateArguments, PretrainArguments
 from .common import TrainingRun, config_for_tokenizer, load_model, load_tokenizer, write_run_info
 from .demo import run_demo
-from .evaluate import evaluate_model, generate_text
+from .evaluate import evaluate_ensemble, evaluate_model, generate_text
 from .finetune import encode_for_sequence_classification, encode_for_token_classification, finetune
 from .metrics import perplexity, sequence_classification_metrics, token_classification_metrics
 from .pretrain import pretrain
@@ -22,6 +22,7 @@ __all__ = [
     "config_for_tokenizer",
     "encode_for_sequence_classification",
     "encode_for_token_classification",
+    "evaluate_ensemble",
     "evaluate_model",
     "evaluate_streams",
     "finetune",

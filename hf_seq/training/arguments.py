@@ -59,7 +59,8 @@ class FinetuneArguments:
 
 @dataclass
 class EvaluateArguments:
-    model: str = field(metadata={"help": "Saved model folder."})
+    model: list[str] = field(metadata={"help": "Saved model folder. Several sequence classifiers are evaluated as "
+                                       "one ensemble (class probabilities averaged, as ULMFiT's forward + backward)."})
     test_file: str = field(metadata={"help": "NSMC-format TSV (classifier) or text file (language model)."})
     max_length: int = field(default=128, metadata={"help": "Truncate documents to this many tokens."})
     block_size: int = field(default=128, metadata={"help": "Block length for a non-stateful LM evaluation."})

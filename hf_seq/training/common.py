@@ -125,6 +125,11 @@ def is_recurrent(model):
     return getattr(model.config, "model_type", None) in RECURRENT_MODEL_TYPES
 
 
+def reads_backward(model):
+    """True for a backward model (`reading_direction="backward"`): its LM text is fed back to front."""
+    return getattr(model.config, "reading_direction", "forward") == "backward"
+
+
 def count_parameters(model):
     return sum(parameter.numel() for parameter in model.parameters())
 

@@ -1,5 +1,6 @@
 """Evaluating a saved model on a file, and generating text from a saved language model."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from transformers import (
 
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
 from ..data.nsmc import NSMC_HEADER, load_nsmc_files
-from .common import is_recurrent
+from .common import is_recurrent, reads_backward
 from .finetune import encode_for_sequence_classification
 from .metrics import argmax_logits, perplexity, sequence_classification_metrics
 from .tbptt import evaluate_streams, make_accelerator
@@ -55,17 +56,8 @@ def evaluate_model(model_dir, test_file, training_args=None, max_length=128, blo
     if not os.path.isfile(test_file):
         raise FileNotFoundError(f"test file not found: {test_file}")
     architecture = _architecture(model_dir)
-    temporary_dir = None
-    if training_args is None:
-        temporary_dir = tempfile.mkdtemp(prefix="hf-seq-evaluate-")
-        training_args = TrainingArguments(
-            output_dir=temporary_dir,
-            per_device_eval_batch_size=64,
-            report_to="none",
-            dataloader_pin_memory=torch.cuda.is_available(),
-        )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    try:
+    with _evaluation_arguments(training_args) as training_args:
         if _is_nsmc_file(test_file):
             if not architecture.endswith("ForSequenceClassification"):
                 raise ValueError(f"{test_file} is an NSMC (classification) file but {model_dir} holds a {architecture}")
@@ -76,9 +68,74 @@ def evaluate_model(model_dir, test_file, training_args=None, max_length=128, blo
                 f"a classifier needs an NSMC-format file with the header {NSMC_HEADER}"
             )
         return _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful)
+
+
+@contextlib.contextmanager
+def _evaluation_arguments(training_args):
+    """The caller's TrainingArguments, or evaluation defaults whose output folder is removed afterwards."""
+    if training_args is not None:
+        yield training_args
+        return
+    temporary_dir = tempfile.mkdtemp(prefix="hf-seq-evaluate-")
+    try:
+        yield TrainingArguments(
+            output_dir=temporary_dir,
+            per_device_eval_batch_size=64,
+            report_to="none",
+            dataloader_pin_memory=torch.cuda.is_available(),
+        )
     finally:
-        if temporary_dir is not None:
-            shutil.rmtree(temporary_dir, ignore_errors=True)
+        shutil.rmtree(temporary_dir, ignore_errors=True)
+
+
+def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128):
+    """Evaluate sequence classifiers as one ensemble on an NSMC-format file: their class probabilities averaged.
+
+    This is how ULMFiT combines a forward and a backward model. Each member reads the file with its own tokenizer.
+    Returns `{"accuracy", "n", "members": [{"model", "accuracy"}, ...]}` (the members' own accuracies alongside).
+    """
+    model_dirs = list(model_dirs)
+    if len(model_dirs) < 2:
+        raise ValueError(f"an ensemble needs at least two classifiers, got {len(model_dirs)}")
+    for model_dir in model_dirs:
+        if not os.path.isdir(model_dir):
+            raise FileNotFoundError(f"model folder not found: {model_dir}")
+    if not os.path.isfile(test_file):
+        raise FileNotFoundError(f"test file not found: {test_file}")
+    if not _is_nsmc_file(test_file):
+        raise ValueError(f"an ensemble is evaluated on an NSMC-format file (header {NSMC_HEADER}); {test_file} is not")
+    label_sets = {}
+    for model_dir in model_dirs:
+        architecture = _architecture(model_dir)
+        if not architecture.endswith("ForSequenceClassification"):
+            raise ValueError(f"ensemble members must be sequence classifiers; {model_dir} holds a {architecture}")
+        label_sets[model_dir] = AutoConfig.from_pretrained(model_dir).id2label
+    if len({tuple(sorted(labels.items())) for labels in label_sets.values()}) > 1:
+        raise ValueError(f"ensemble members must predict the same labels; they differ: {label_sets}")
+
+    with _evaluation_arguments(training_args) as training_args:
+        probabilities, members, labels = [], [], None
+        for model_dir in model_dirs:
+            member_probabilities, labels = _class_probabilities(model_dir, test_file, training_args, max_length)
+            probabilities.append(member_probabilities)
+            accuracy = (member_probabilities.argmax(-1) == labels).double().mean().item()
+            members.append({"model": model_dir, "accuracy": accuracy})
+        predictions = torch.stack(probabilities).mean(dim=0).argmax(-1)
+        return {"accuracy": (predictions == labels).double().mean().item(), "n": len(labels), "members": members}
+
+
+def _class_probabilities(model_dir, test_file, training_args, max_length):
+    """One classifier's softmax over the file's examples, in file order (Trainer.predict gathers each once)."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    with training_args.main_process_first(desc="tokenizing"):
+        dataset = load_nsmc_files({"test": test_file})["test"]
+        encoded = encode_for_sequence_classification(dataset, tokenizer, max_length=max_length)
+    trainer = Trainer(model=model, args=training_args, data_collator=DataCollatorWithPadding(tokenizer),
+                      processing_class=tokenizer)
+    prediction = trainer.predict(encoded, metric_key_prefix="test")
+    logits = torch.as_tensor(prediction.predictions, dtype=torch.float32)
+    return logits.softmax(dim=-1), torch.as_tensor(prediction.label_ids)
 
 
 def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length):
@@ -107,14 +164,16 @@ def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, blo
     if stateful:
         accelerator = make_accelerator(training_args)
         with accelerator.main_process_first():
-            tokenized = tokenize_corpus(load_text_files({"test": test_file})["test"], tokenizer)
+            tokenized = tokenize_corpus(load_text_files({"test": test_file})["test"], tokenizer,
+                                        reverse=reads_backward(model))
         model = accelerator.prepare_model(model, evaluation_mode=True)
         return evaluate_streams(
             model, corpus_token_ids(tokenized), accelerator, batch_size=training_args.per_device_eval_batch_size,
             bptt=bptt,
         )
     with training_args.main_process_first(desc="tokenizing"):
-        blocks = group_into_blocks(tokenize_corpus(load_text_files({"test": test_file}), tokenizer), block_size)["test"]
+        tokenized = tokenize_corpus(load_text_files({"test": test_file}), tokenizer, reverse=reads_backward(model))
+        blocks = group_into_blocks(tokenized, block_size)["test"]
     if len(blocks) == 0:
         raise ValueError(f"{test_file} has fewer than block_size={block_size} tokens")
     trainer = Trainer(
@@ -136,7 +195,9 @@ def generate_text(model_dir, prompts, max_new_tokens=40, do_sample=True, top_k=5
                   num_return_sequences=1, seed=0):
     """Continue each prompt with a saved causal LM (`model.generate`); returns the decoded texts, prompt included.
 
-    An empty prompt starts from the tokenizer's bos token, i.e. a review from scratch.
+    An empty prompt starts from the tokenizer's bos token, i.e. a review from scratch. A backward LM
+    (`reading_direction="backward"`) takes the prompt as the end of a text and writes what comes before it, back to
+    the text's bos; the text is returned in reading order.
     """
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"model folder not found: {model_dir}")
@@ -158,11 +219,18 @@ def generate_text(model_dir, prompts, max_new_tokens=40, do_sample=True, top_k=5
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
+    backward = reads_backward(model)
+    if backward:
+        if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
+            raise ValueError("a backward LM needs a tokenizer with bos and eos tokens (where texts start and end)")
+        generation_config.eos_token_id = tokenizer.bos_token_id  # read backward, a text ends at its start
     torch.manual_seed(seed)
     texts = []
     for prompt in prompts:
         input_ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
-        if input_ids.shape[1] == 0:
+        if backward:
+            input_ids = _backward_prompt(input_ids, tokenizer)
+        elif input_ids.shape[1] == 0:
             if tokenizer.bos_token_id is None:
                 raise ValueError("an empty prompt needs a tokenizer with a bos token")
             input_ids = torch.tensor([[tokenizer.bos_token_id]])
@@ -170,5 +238,18 @@ def generate_text(model_dir, prompts, max_new_tokens=40, do_sample=True, top_k=5
             output_ids = model.generate(
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids), generation_config=generation_config
             )
+        if backward:
+            output_ids = output_ids.flip(1)
         texts.extend(tokenizer.batch_decode(output_ids, skip_special_tokens=True))
     return texts
+
+
+def _backward_prompt(input_ids, tokenizer):
+    """A prompt in a backward LM's reading order: the previous text's eos, then the prompt's tokens last to first.
+
+    That is how each document starts in the reversed stream the LM was pretrained on (see `tokenize_corpus`).
+    """
+    tokens = input_ids[0].tolist()
+    if tokens and tokens[0] == tokenizer.bos_token_id:
+        tokens = tokens[1:]  # the bos is where the backward LM stops, not where it starts
+    return torch.tensor([[tokenizer.eos_token_id] + tokens[::-1]])

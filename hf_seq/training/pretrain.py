@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, 
 
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
 from .common import TrainingRun, count_parameters, is_recurrent, load_model, load_tokenizer, metrics_for_card
-from .common import training_arguments_record, write_run_info
+from .common import reads_backward, training_arguments_record, write_run_info
 from .metrics import perplexity
 from .tbptt import make_accelerator, train_tbptt
 
@@ -103,7 +103,7 @@ def _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming
     # Tokenise once, on the main process first, so the others read datasets' cache instead of racing to write it.
     with accelerator.main_process_first():
         raw = load_text_files(data_files, streaming=streaming, cache_dir=cache_dir)
-        tokenized = tokenize_corpus(raw, tokenizer)
+        tokenized = tokenize_corpus(raw, tokenizer, reverse=reads_backward(model))
     eval_token_ids = corpus_token_ids(tokenized["validation"]) if "validation" in tokenized else None
     if streaming:
         # Each process reads its own documents; every process needs its own streams.
@@ -131,7 +131,7 @@ def _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming
 def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_size, streaming, cache_dir, run_record):
     with training_args.main_process_first(desc="tokenizing the corpus"):
         raw = load_text_files(data_files, streaming=streaming, cache_dir=cache_dir)
-        blocks = group_into_blocks(tokenize_corpus(raw, tokenizer), block_size)
+        blocks = group_into_blocks(tokenize_corpus(raw, tokenizer, reverse=reads_backward(model)), block_size)
     if not streaming and len(blocks["train"]) == 0:
         raise ValueError(f"the training text has fewer than block_size={block_size} tokens")
     trainer = Trainer(

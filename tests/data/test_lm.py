@@ -37,6 +37,14 @@ def test_tokenize_corpus_drops_empty_lines_and_ends_documents_with_eos(tokenized
         assert ids == tiny_tokenizer(document)["input_ids"] + [tiny_tokenizer.eos_token_id]
 
 
+def test_reverse_gives_each_document_back_to_front_then_eos(text_file, tiny_tokenizer, tmp_path):
+    backward = tokenize_corpus(load_text_files(text_file, cache_dir=str(tmp_path / "cache")), tiny_tokenizer,
+                               reverse=True)["train"]
+    real_documents = [document for document in DOCUMENTS if document.strip()]
+    for ids, document in zip(backward["input_ids"], real_documents, strict=True):
+        assert ids == tiny_tokenizer(document)["input_ids"][::-1] + [tiny_tokenizer.eos_token_id]
+
+
 def test_corpus_token_ids_concatenates_in_order(tokenized):
     expected = [token for ids in tokenized["input_ids"] for token in ids]
     assert corpus_token_ids(tokenized).tolist() == expected

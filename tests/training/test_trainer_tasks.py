@@ -9,11 +9,18 @@ import pytest
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from safetensors.torch import load_file
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 import hf_seq
-from hf_seq.data import load_nsmc
-from hf_seq.training import encode_for_token_classification, evaluate_model, finetune, generate_text, pretrain
+from hf_seq.data import load_nsmc, sample_data_path
+from hf_seq.training import (
+    encode_for_token_classification,
+    evaluate_ensemble,
+    evaluate_model,
+    finetune,
+    generate_text,
+    pretrain,
+)
 from tests.training.helpers import tiny_lstm_config, training_arguments
 
 
@@ -134,6 +141,74 @@ def test_evaluate_refuses_a_file_that_does_not_fit_the_model(lm_dir, nsmc_dir, t
         evaluate_model(str(tmp_path / "no-model"), text_files[1])
 
 
+def untrained_classifier(directory, tokenizer, documents, seed, **config_overrides):
+    """A tiny random classifier saved with its tokenizer, its head set to call half of `documents` positive."""
+    torch.manual_seed(seed)
+    config = tiny_lstm_config(tokenizer, num_labels=2, id2label={0: "negative", 1: "positive"},
+                              label2id={"negative": 0, "positive": 1}, **config_overrides)
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    with torch.no_grad():
+        margins = torch.cat([model(torch.tensor([tokenizer(document)["input_ids"]])).logits for document in documents])
+        # Between the two middle margins, so that no document sits on the decision boundary.
+        model.classifier.bias[1] += (margins[:, 0] - margins[:, 1]).quantile(0.5)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
+def test_an_ensemble_averages_its_members_class_probabilities(tiny_tokenizer, nsmc_dir, tmp_path):
+    # A forward and a backward classifier, ULMFiT's pair in miniature: random, so that they disagree.
+    test_file = os.path.join(nsmc_dir, "ratings_test.txt")
+    with open(test_file, encoding="utf-8") as handle:
+        rows = [line.split("\t") for line in handle.read().splitlines()[1:]]
+    documents = [document for _, document, _ in rows]
+    forward_dir = untrained_classifier(tmp_path / "forward", tiny_tokenizer, documents, seed=0)
+    backward_dir = untrained_classifier(tmp_path / "backward", tiny_tokenizer, documents, seed=1,
+                                        reading_direction="backward")
+
+    result = evaluate_ensemble([forward_dir, backward_dir], test_file)
+
+    probabilities = []
+    for model_dir in (forward_dir, backward_dir):
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        with torch.no_grad():
+            probabilities.append(torch.cat([
+                model(torch.tensor([tiny_tokenizer(document, truncation=True, max_length=128)["input_ids"]])).logits
+                for _, document, _ in rows
+            ]).softmax(-1))
+    labels = torch.tensor([int(label) for _, _, label in rows])
+    # The members disagree on some reviews, so averaging is not the same as taking either one.
+    assert (probabilities[0].argmax(-1) != probabilities[1].argmax(-1)).any()
+    expected = ((probabilities[0] + probabilities[1]).argmax(-1) == labels).float().mean().item()
+    assert result["n"] == len(rows) == 62
+    assert result["accuracy"] == pytest.approx(expected)
+    assert [member["model"] for member in result["members"]] == [forward_dir, backward_dir]
+    for member in result["members"]:
+        assert member["accuracy"] == pytest.approx(evaluate_model(member["model"], test_file)["accuracy"])
+
+
+def test_an_ensemble_refuses_what_it_cannot_average(lm_dir, tokenizer_dir, nsmc_dir, tmp_path):
+    test_file = os.path.join(nsmc_dir, "ratings_test.txt")
+    classifier_dir = str(tmp_path / "classifier")
+    finetune(training_arguments(classifier_dir, max_steps=1), tokenizer_dir, model=lm_dir, dataset=nsmc_dir)
+    with pytest.raises(ValueError, match="at least two"):
+        evaluate_ensemble([classifier_dir], test_file)
+    with pytest.raises(ValueError, match="sequence classifiers"):
+        evaluate_ensemble([classifier_dir, lm_dir], test_file)
+    with pytest.raises(ValueError, match="NSMC-format"):
+        evaluate_ensemble([classifier_dir, classifier_dir], sample_data_path("reviews_sample_valid.txt"))
+    relabelled_dir = tmp_path / "relabelled"
+    shutil.copytree(classifier_dir, relabelled_dir)
+    config = json.loads((relabelled_dir / "config.json").read_text())
+    config["id2label"] = {"0": "bad", "1": "good"}
+    config["label2id"] = {"bad": 0, "good": 1}
+    (relabelled_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="same labels"):
+        evaluate_ensemble([classifier_dir, str(relabelled_dir)], test_file)
+    with pytest.raises(FileNotFoundError, match="model folder"):
+        evaluate_ensemble([classifier_dir, str(tmp_path / "missing")], test_file)
+
+
 def test_generate_text_continues_the_prompt_reproducibly(lm_dir):
     first = generate_text(lm_dir, ["영화", ""], max_new_tokens=8, seed=3)
     second = generate_text(lm_dir, ["영화", ""], max_new_tokens=8, seed=3)
@@ -141,6 +216,28 @@ def test_generate_text_continues_the_prompt_reproducibly(lm_dir):
     assert first[0].startswith("영화") and len(first[0]) > len("영화")
     with pytest.raises(ValueError, match="max_new_tokens"):
         generate_text(lm_dir, ["영화"], max_new_tokens=0)
+
+
+@pytest.mark.parametrize("loop", ["tbptt", "trainer"])
+def test_a_backward_lm_learns_text_from_its_end_and_writes_what_comes_before(tiny_tokenizer, tmp_path, loop):
+    # One review (no token twice), repeated: a backward LM that has learnt it writes it back from its last word.
+    review = "배우 연기가 정말 최고의 영화"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text((review + "\n") * 200, encoding="utf-8")
+    lm_dir = tmp_path / "backward-lm"
+    config = tiny_lstm_config(tiny_tokenizer, hidden_size=32, initializer="xavier", reading_direction="backward")
+    pretrain(training_arguments(lm_dir, max_steps=150, learning_rate=3e-2), str(corpus), tiny_tokenizer,
+             model=config, loop=loop, bptt=12, block_size=12)
+    assert generate_text(str(lm_dir), ["영화"], max_new_tokens=20, do_sample=False) == [review]
+    # Scored in its own reading order the review is easy; the same weights reading forward find it hard.
+    backward_perplexity = evaluate_model(str(lm_dir), str(corpus), block_size=12, bptt=12)["perplexity"]
+    forward_dir = tmp_path / "forward-twin"
+    forward = AutoModelForCausalLM.from_pretrained(lm_dir)
+    forward.config.reading_direction = "forward"
+    forward.save_pretrained(forward_dir)
+    tiny_tokenizer.save_pretrained(forward_dir)
+    forward_perplexity = evaluate_model(str(forward_dir), str(corpus), block_size=12, bptt=12)["perplexity"]
+    assert backward_perplexity * 3 < forward_perplexity
 
 
 @pytest.mark.parametrize("loop", ["tbptt", "trainer"])

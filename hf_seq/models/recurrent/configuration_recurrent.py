@@ -9,6 +9,7 @@ from transformers import PretrainedConfig
 INITIALIZERS = ("uniform", "xavier", "kaiming", "orthogonal")
 POOLINGS = ("last", "mean", "max")
 NONLINEARITIES = ("tanh", "relu")
+READING_DIRECTIONS = ("forward", "backward")
 
 
 class RecurrentConfig(PretrainedConfig):
@@ -51,6 +52,7 @@ class RecurrentConfig(PretrainedConfig):
     dropout: float = 0.2
     output_dropout: float = 0.2
     bidirectional: bool = False
+    reading_direction: str = "forward"
     tie_word_embeddings: bool = True
     initializer: str = "uniform"
     initializer_range: float = 0.1
@@ -91,6 +93,14 @@ class RecurrentConfig(PretrainedConfig):
                 raise ValueError(f"{name}: `{field}` must be a probability in [0, 1), got {value!r}")
         if not isinstance(self.bidirectional, bool):
             raise ValueError(f"{name}: `bidirectional` must be True or False, got {self.bidirectional!r}")
+        if self.reading_direction not in READING_DIRECTIONS:
+            raise ValueError(
+                f"{name}: `reading_direction` must be one of {READING_DIRECTIONS}, got {self.reading_direction!r}"
+            )
+        if self.bidirectional and self.reading_direction == "backward":
+            raise ValueError(
+                f"{name}: a bidirectional model reads both ways already; leave `reading_direction` forward"
+            )
         if self.initializer not in INITIALIZERS:
             raise ValueError(f"{name}: `initializer` must be one of {INITIALIZERS}, got {self.initializer!r}")
         if isinstance(self.initializer_range, bool) or not (

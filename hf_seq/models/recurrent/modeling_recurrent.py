@@ -354,6 +354,26 @@ def _pool(hidden_states, attention_mask, pooling, bidirectional):
     return torch.cat([hidden_states[rows, last_index, :half], hidden_states[rows, first_index, half:]], dim=-1)
 
 
+def _reverse_real_tokens(tensor, attention_mask):
+    """Each row's real positions in reverse order, padding left where it is (applying it twice restores the input).
+
+    Works on ids, masks, embeddings and hidden states alike (the first two dimensions are batch and time). The real
+    positions run from the first to the last unmasked one, so left and right padding are both handled.
+    """
+    batch_size, sequence_length = tensor.shape[:2]
+    positions = torch.arange(sequence_length, device=tensor.device).expand(batch_size, -1)
+    if attention_mask is None:
+        return tensor.flip(1)
+    real = attention_mask.bool()
+    first = torch.where(real, positions, sequence_length).min(dim=1, keepdim=True).values
+    last = torch.where(real, positions, -1).max(dim=1, keepdim=True).values
+    inside = (positions >= first) & (positions <= last)
+    source = torch.where(inside, first + last - positions, positions)
+    if tensor.dim() == 3:
+        source = source.unsqueeze(-1).expand(-1, -1, tensor.shape[-1])
+    return tensor.gather(1, source)
+
+
 class RecurrentClassifierBase(RecurrentPreTrainedModel):
     """What both classification heads share: a recurrent encoder (uni- or bidirectional) and a linear classifier."""
 
@@ -366,6 +386,18 @@ class RecurrentClassifierBase(RecurrentPreTrainedModel):
         self.post_init()
 
     def _encode(self, input_ids, attention_mask, inputs_embeds):
+        """The encoder's outputs in reading order, with the attention mask in that order too.
+
+        A backward model (`reading_direction="backward"`) reads each sequence's real tokens from last to first: its
+        outputs, and the mask returned, run in that order (pooling reads them as it reads a forward model's).
+        """
+        if self.config.reading_direction == "backward":
+            if input_ids is not None:
+                input_ids = _reverse_real_tokens(input_ids, attention_mask)
+            if inputs_embeds is not None:
+                inputs_embeds = _reverse_real_tokens(inputs_embeds, attention_mask)
+            if attention_mask is not None:
+                attention_mask = _reverse_real_tokens(attention_mask, attention_mask)
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -373,7 +405,7 @@ class RecurrentClassifierBase(RecurrentPreTrainedModel):
             use_cache=False,
             return_dict=True,
         )
-        return outputs.last_hidden_state
+        return outputs.last_hidden_state, attention_mask
 
 
 class RecurrentForSequenceClassification(RecurrentClassifierBase):
@@ -384,7 +416,7 @@ class RecurrentForSequenceClassification(RecurrentClassifierBase):
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices (or floats for regression).
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        hidden_states = self._encode(input_ids, attention_mask, inputs_embeds)
+        hidden_states, attention_mask = self._encode(input_ids, attention_mask, inputs_embeds)
         pooled = _pool(hidden_states, attention_mask, self.config.pooling, self.config.bidirectional)
         logits = self.classifier(pooled)
 
@@ -405,7 +437,10 @@ class RecurrentForTokenClassification(RecurrentClassifierBase):
             -100 (e.g. on padding) is ignored.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        logits = self.classifier(self._encode(input_ids, attention_mask, inputs_embeds))
+        hidden_states, reading_mask = self._encode(input_ids, attention_mask, inputs_embeds)
+        if self.config.reading_direction == "backward":  # back to the tokens' own positions, where the labels are
+            hidden_states = _reverse_real_tokens(hidden_states, reading_mask)
+        logits = self.classifier(hidden_states)
 
         loss = None
         if labels is not None:

@@ -37,6 +37,7 @@ def test_model_types_are_distinct():
         ("embedding_dropout", -0.1),
         ("output_dropout", "high"),
         ("bidirectional", "yes"),
+        ("reading_direction", "reverse"),
         ("initializer", "normal"),
         ("initializer_range", 0),
         ("pooling", "first"),
@@ -61,6 +62,12 @@ def test_a_bad_value_in_a_saved_config_is_refused_on_load(tmp_path):
     path.write_text(path.read_text().replace('"pooling": "last"', '"pooling": "median"'))
     with pytest.raises(ValueError, match="`pooling`"):
         AutoConfig.from_pretrained(tmp_path)
+
+
+def test_a_backward_model_cannot_also_be_bidirectional():
+    assert hf_seq.GRUConfig(reading_direction="backward").reading_direction == "backward"
+    with pytest.raises(ValueError, match="`reading_direction`"):
+        hf_seq.GRUConfig(reading_direction="backward", bidirectional=True)
 
 
 def test_causal_lm_refuses_bidirectional():

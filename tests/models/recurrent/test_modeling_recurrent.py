@@ -198,6 +198,47 @@ def test_token_classification_is_padding_invariant(cell, bidirectional, side):
     torch.testing.assert_close(noisy, batched, atol=1e-6, rtol=1e-6)
 
 
+def forward_twin(model):
+    """The same weights in a forward-reading model: what a backward model must equal on reversed inputs."""
+    config = model.config.to_dict()
+    config["reading_direction"] = "forward"
+    twin = type(model)(type(model.config).from_dict(config)).eval()
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_backward_classifier_reads_each_sequence_from_its_end(cell, pooling, side):
+    model = make_model(AutoModelForSequenceClassification, cell, num_labels=3, pooling=pooling,
+                       reading_direction="backward")
+    forward = forward_twin(model)
+    ids, mask = pad_batch(SEQUENCES, side)
+    with torch.no_grad():
+        batched = model(ids, attention_mask=mask).logits
+        from_embeddings = model(inputs_embeds=model.get_input_embeddings()(ids), attention_mask=mask).logits
+        reversed_alone = torch.cat([forward(torch.tensor([sequence[::-1]])).logits for sequence in SEQUENCES])
+        as_given = torch.cat([forward(torch.tensor([sequence])).logits for sequence in SEQUENCES])
+    torch.testing.assert_close(batched, reversed_alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(from_embeddings, batched, atol=1e-6, rtol=1e-6)
+    if pooling == "last":  # mean and max pool over a forward and backward pass alike only by chance
+        assert not torch.allclose(batched, as_given, atol=1e-4)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_backward_token_classifier_puts_each_logit_at_its_token(side):
+    model = make_model(AutoModelForTokenClassification, "lstm", num_labels=4, reading_direction="backward")
+    forward = forward_twin(model)
+    ids, mask = pad_batch(SEQUENCES, side)
+    with torch.no_grad():
+        batched = model(ids, attention_mask=mask).logits
+        for row, sequence in enumerate(SEQUENCES):
+            reversed_logits = forward(torch.tensor([sequence[::-1]])).logits[0]
+            torch.testing.assert_close(batched[row, real_positions(mask, row)], reversed_logits.flip(0),
+                                       atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_causal_lm_with_left_padding_matches_unpadded_and_generates_the_same(cell):
     model = make_model(AutoModelForCausalLM, cell)
