@@ -150,7 +150,8 @@ def generate(argv):
     except (ValueError, OSError) as error:
         raise SystemExit(f"hf-seq generate: error: {error}") from None
     for text in texts:
-        print(text)
+        # One result per line, even when a sampled byte-level token is a line break (\n, \x1c, \u2028, ...).
+        print(" ".join(text.splitlines()))
 
 
 def demo(argv):

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+import hf_seq.training
 from hf_seq.cli import main
 from hf_seq.data import sample_data_path
 
@@ -70,6 +71,13 @@ def test_pretrain_finetune_evaluate_generate(tmp_path, nsmc_dir, capsys):
     assert main(["generate", "--model", lm_dir, "--prompt", "영화", "배우", "--max_new_tokens", "5"]) == 0
     generated = capsys.readouterr().out.splitlines()
     assert len(generated) == 2 and generated[0].startswith("영화") and generated[1].startswith("배우")
+
+
+def test_generate_prints_one_result_per_line_whatever_was_sampled(monkeypatch, capsys):
+    # Byte-fallback tokens can decode to line breaks; each result must still be one line of the output.
+    monkeypatch.setattr(hf_seq.training, "generate_text", lambda *args, **kwargs: ["영화\n좋다", "배우\x1c연기", "끝"])
+    assert main(["generate", "--model", "unused", "--prompt", "영화", "배우", "끝"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["영화 좋다", "배우 연기", "끝"]
 
 
 def test_errors_are_reported_without_a_traceback(tmp_path):
