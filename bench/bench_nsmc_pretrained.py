@@ -40,6 +40,8 @@ from hf_seq.training import evaluate_ensemble, evaluate_model, finetune, generat
 from hf_seq.training.common import RUN_INFO_NAME, count_parameters, write_json_atomically
 from tokenizer_training import train_tokenizer
 
+from nsmc_results_table import latest_by_recipe  # a sibling script: bench/ is on the path when this one runs
+
 PROMPTS = ["", "이 영화", "배우들 연기가"]
 TEMPERATURES = (0.7, 1.0)
 
@@ -380,15 +382,9 @@ def rewrite_cards(args):
             print(write_card(model_dir, args.card_dir, card_name))
 
 
-def latest_results(output_dir):
-    """The latest results row of each classifier in output_dir/results.jsonl."""
-    rows = {}
-    with open(os.path.join(output_dir, "results.jsonl"), encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                rows[row.get("classifier")] = row
-    return rows
+def hardware_here():
+    """What this run computes on, as the results rows record it ("2 CPU threads", or the GPU's name)."""
+    return f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available() else torch.cuda.get_device_name()
 
 
 def run_ensemble(args):
@@ -397,7 +393,7 @@ def run_ensemble(args):
     The pretraining behind the ensemble is every LM in its members' lineages, each counted once (a backward LM
     continued from the forward one shares that LM's tokens and minutes).
     """
-    rows = latest_results(args.output_dir)
+    rows = latest_by_recipe(os.path.join(args.output_dir, "results.jsonl"))
     missing = [member for member in args.ensemble if member not in rows]
     if missing:
         raise SystemExit(f"no results row for {missing} in {args.output_dir}/results.jsonl")
@@ -422,8 +418,7 @@ def run_ensemble(args):
         "pretrained": any(row["pretrained"] for row in members),
         # Where the members were trained (the row's wall time is theirs); the averaging itself ran here.
         "hardware": " / ".join(sorted({row["hardware"] for row in members})),
-        "evaluation_hardware": f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available()
-        else torch.cuda.get_device_name(),
+        "evaluation_hardware": hardware_here(),
         "members": [{"classifier": name, "nsmc_test_accuracy": round(member["accuracy"], 4),
                      "recorded_accuracy": row["nsmc_test_accuracy"],
                      "lm_test_perplexity": row.get("lm_test_perplexity"),
@@ -481,8 +476,7 @@ def main():
     name = run_name(args)
     results = {"command": vars(args), "model": name, "classifier": classifier_name(args),
                "pretrained": not args.from_scratch,
-               "hardware": f"{torch.get_num_threads()} CPU threads" if not torch.cuda.is_available()
-               else torch.cuda.get_device_name()}
+               "hardware": hardware_here()}
     print(f"{name}: NSMC {len(nsmc['train'])} train / {len(nsmc['test'])} test; {results['hardware']}")
 
     tokenizer_dir, seconds = get_tokenizer(args, reviews_dir)

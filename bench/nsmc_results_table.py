@@ -10,14 +10,19 @@ import json
 import sys
 
 
-def latest_runs(path):
+def latest_by_recipe(path):
+    """The latest record of each classifier recipe (by classifier name; older records by model and pretraining)."""
     runs = {}
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 record = json.loads(line)
                 runs[record.get("classifier") or (record["model"], record["pretrained"])] = record
-    return sorted(runs.values(), key=lambda record: (not record["pretrained"], record["model"]))
+    return runs
+
+
+def latest_runs(path):
+    return sorted(latest_by_recipe(path).values(), key=lambda record: (not record["pretrained"], record["model"]))
 
 
 def minutes(seconds):

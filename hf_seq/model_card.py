@@ -337,6 +337,14 @@ def _default_limitations(run: RunData) -> list[str]:
     return limitations
 
 
+def _eval_result(task: str, metric: Metric) -> EvalResult:
+    """A model-index entry for one measured figure, naming its dataset as people know it."""
+    return EvalResult(task_type=task, dataset_type=metric.dataset,
+                      dataset_name=KNOWN_DATASETS.get(metric.dataset, {}).get("name", metric.dataset),
+                      dataset_split=metric.split, metric_type=metric.name, metric_name=metric.name,
+                      metric_value=metric.value)
+
+
 def render_model_card(run: RunData, repo_id: str, *, license: str | None = None, language: str | None = None,
                       loss_curve_file: str | None = None) -> ModelCard:
     """Fill the card template from `run`; `license` / `language` given here win over those in run_info.json.
@@ -350,10 +358,7 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
 
     # model-index holds evaluation results only: a known task, a Hub dataset and a split other than train.
     eval_results = [
-        EvalResult(task_type=run.task, dataset_type=metric.dataset, dataset_name=KNOWN_DATASETS.get(
-            metric.dataset, {}).get("name", metric.dataset), dataset_split=metric.split, metric_type=metric.name,
-            metric_name=metric.name, metric_value=metric.value)
-        for metric in run.metrics
+        _eval_result(run.task, metric) for metric in run.metrics
         if run.task and metric.dataset and metric.split != "train"
     ]
     family_tag = run.model_type.removeprefix("hf_seq_").replace("_", "-")
@@ -420,13 +425,7 @@ def render_ensemble_card(repo_id: str, members: list[dict], metrics: list[Metric
     """
     if len(members) < 2:
         raise ValueError(f"an ensemble card needs at least two members, got {len(members)}")
-    eval_results = [
-        EvalResult(task_type="text-classification", dataset_type=metric.dataset,
-                   dataset_name=KNOWN_DATASETS.get(metric.dataset, {}).get("name", metric.dataset),
-                   dataset_split=metric.split, metric_type=metric.name, metric_name=metric.name,
-                   metric_value=metric.value)
-        for metric in metrics if metric.dataset
-    ]
+    eval_results = [_eval_result("text-classification", metric) for metric in metrics if metric.dataset]
     model_name = repo_id.split("/")[-1]
     card_data = ModelCardData(
         language=language,

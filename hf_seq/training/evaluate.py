@@ -127,32 +127,29 @@ def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128)
 def _class_probabilities(model_dir, test_file, training_args, max_length):
     """One classifier's softmax over the file's examples, in file order (Trainer.predict gathers each once)."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    with training_args.main_process_first(desc="tokenizing"):
-        dataset = load_nsmc_files({"test": test_file})["test"]
-        encoded = encode_for_sequence_classification(dataset, tokenizer, max_length=max_length)
-    trainer = Trainer(model=model, args=training_args, data_collator=DataCollatorWithPadding(tokenizer),
-                      processing_class=tokenizer)
-    prediction = trainer.predict(encoded, metric_key_prefix="test")
+    prediction = _predict_classifier(model_dir, tokenizer, test_file, training_args, max_length)
     logits = torch.as_tensor(prediction.predictions, dtype=torch.float32)
     return logits.softmax(dim=-1), torch.as_tensor(prediction.label_ids)
 
 
 def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length):
+    prediction = _predict_classifier(
+        model_dir, tokenizer, test_file, training_args, max_length,
+        compute_metrics=sequence_classification_metrics,
+        preprocess_logits_for_metrics=argmax_logits,  # only the predicted class is kept, not every logit
+    )
+    return {"accuracy": prediction.metrics["test_accuracy"], "n": prediction.metrics["test_n"]}
+
+
+def _predict_classifier(model_dir, tokenizer, test_file, training_args, max_length, **trainer_kwargs):
+    """`Trainer.predict` of the sequence classifier in model_dir over an NSMC-format file."""
     model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     with training_args.main_process_first(desc="tokenizing"):
         dataset = load_nsmc_files({"test": test_file})["test"]
         encoded = encode_for_sequence_classification(dataset, tokenizer, max_length=max_length)
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=sequence_classification_metrics,
-        preprocess_logits_for_metrics=argmax_logits,
-    )
-    prediction = trainer.predict(encoded, metric_key_prefix="test")
-    return {"accuracy": prediction.metrics["test_accuracy"], "n": prediction.metrics["test_n"]}
+    trainer = Trainer(model=model, args=training_args, data_collator=DataCollatorWithPadding(tokenizer),
+                      processing_class=tokenizer, **trainer_kwargs)
+    return trainer.predict(encoded, metric_key_prefix="test")
 
 
 def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful):
