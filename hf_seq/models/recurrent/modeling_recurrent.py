@@ -360,10 +360,10 @@ def _reverse_real_tokens(tensor, attention_mask):
     Works on ids, masks, embeddings and hidden states alike (the first two dimensions are batch and time). The real
     positions run from the first to the last unmasked one, so left and right padding are both handled.
     """
-    batch_size, sequence_length = tensor.shape[:2]
-    positions = torch.arange(sequence_length, device=tensor.device).expand(batch_size, -1)
     if attention_mask is None:
         return tensor.flip(1)
+    batch_size, sequence_length = tensor.shape[:2]
+    positions = torch.arange(sequence_length, device=tensor.device).expand(batch_size, -1)
     real = attention_mask.bool()
     first = torch.where(real, positions, sequence_length).min(dim=1, keepdim=True).values
     last = torch.where(real, positions, -1).max(dim=1, keepdim=True).values
