@@ -36,6 +36,8 @@ from transformers import TrainingArguments
 
 from hf_seq.data.nsmc import load_nsmc
 from hf_seq.model_card import Metric, read_run_data, render_ensemble_card, render_model_card
+from hf_seq.models.recurrent.configuration_recurrent import POOLINGS as RECURRENT_POOLINGS
+from hf_seq.models.transformer.configuration_transformer_lm import POOLINGS as TRANSFORMER_POOLINGS
 from hf_seq.training import evaluate_ensemble, evaluate_model, finetune, generate_text, pretrain
 from hf_seq.training.common import RUN_INFO_NAME, count_parameters, write_json_atomically
 from tokenizer_training import train_tokenizer
@@ -79,7 +81,8 @@ def parse_args():
     parser.add_argument("--finetune_batch_size", type=int, default=64)
     parser.add_argument("--finetune_learning_rate", type=float, default=1e-3)
     parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--pooling", default="max", choices=["last", "mean", "max", "cls"])
+    parser.add_argument("--pooling", default="max", choices=["last", "mean", "max", "cls", "concat"],
+                        help="concat (last, max and mean side by side, as ULMFiT): recurrent models only")
     parser.add_argument("--max_length", type=int, default=80)
     parser.add_argument("--subword_dropout", type=float, default=0.0)
     parser.add_argument("--layerwise_lr_decay", type=float, default=1.0,
@@ -104,6 +107,9 @@ def parse_args():
         parser.error("give --data_dir (or set HF_SEQ_DATA) to the folder holding nsmc/ and reviews_lm/")
     if args.bidirectional and (args.family == "transformer" or not args.from_scratch):
         parser.error("--bidirectional is for recurrent from-scratch classifiers (a causal LM is unidirectional)")
+    poolings = TRANSFORMER_POOLINGS if args.family == "transformer" else RECURRENT_POOLINGS
+    if args.pooling not in poolings:  # now, not after an hour of pretraining
+        parser.error(f"--pooling {args.pooling}: --family {args.family} pools with one of {poolings}")
     if args.reading_direction == "backward" and (args.family == "transformer" or args.bidirectional):
         parser.error("--reading_direction backward is for unidirectional recurrent models")
     if args.continue_from:

@@ -7,7 +7,7 @@ the `model_type` under which the Auto classes find them.
 from transformers import PretrainedConfig
 
 INITIALIZERS = ("uniform", "xavier", "kaiming", "orthogonal")
-POOLINGS = ("last", "mean", "max")
+POOLINGS = ("last", "mean", "max", "concat")
 NONLINEARITIES = ("tanh", "relu")
 READING_DIRECTIONS = ("forward", "backward")
 
@@ -35,7 +35,7 @@ class RecurrentConfig(PretrainedConfig):
         initializer_range (`float`, defaults to 0.1): r of the uniform initialiser.
         pooling (`str`, defaults to `"last"`): how a sequence-classification head summarises the sequence: the last
             real token (`"last"`; bidirectional models join the ends of both directions), `"mean"` or `"max"` over
-            the real tokens.
+            the real tokens, or all three side by side (`"concat"`, ULMFiT's concat pooling: last, max, mean).
         pad_token_id, bos_token_id, eos_token_id (`int`, optional): special token ids, as in the tokenizer.
         use_cache (`bool`, defaults to `True`): return the recurrent state as `past_key_values`.
     """

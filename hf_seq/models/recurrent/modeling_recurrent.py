@@ -335,6 +335,9 @@ def _pool(hidden_states, attention_mask, pooling, bidirectional):
     batch_size, sequence_length, _ = hidden_states.shape
     if attention_mask is None:
         attention_mask = hidden_states.new_ones(batch_size, sequence_length)
+    if pooling == "concat":  # ULMFiT's concat pooling: the last state, then the max and the mean over real tokens
+        parts = [_pool(hidden_states, attention_mask, part, bidirectional) for part in ("last", "max", "mean")]
+        return torch.cat(parts, dim=-1)
     mask = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
     lengths = mask.sum(dim=1)
     if pooling == "mean":
@@ -381,9 +384,12 @@ class RecurrentClassifierBase(RecurrentPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.model = RecurrentModel(config)
-        directions = 2 if config.bidirectional else 1
-        self.classifier = nn.Linear(config.hidden_size * directions, config.num_labels)
+        self.classifier = nn.Linear(self._classifier_input_size(config), config.num_labels)
         self.post_init()
+
+    def _classifier_input_size(self, config):
+        """The size of one position's output: both directions' hidden states side by side when bidirectional."""
+        return config.hidden_size * (2 if config.bidirectional else 1)
 
     def _encode(self, input_ids, attention_mask, inputs_embeds):
         """The encoder's outputs in reading order, with the attention mask in that order too.
@@ -410,6 +416,10 @@ class RecurrentClassifierBase(RecurrentPreTrainedModel):
 
 class RecurrentForSequenceClassification(RecurrentClassifierBase):
     """A recurrent encoder, a pooling of its outputs (`config.pooling`) and a linear classifier."""
+
+    def _classifier_input_size(self, config):
+        size = super()._classifier_input_size(config)
+        return 3 * size if config.pooling == "concat" else size  # last, max and mean side by side
 
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, return_dict=None):
         r"""

@@ -163,7 +163,7 @@ SEQUENCES = [[5, 9, 13, 7, 21, 8, 30], [11, 4], [17, 19, 23, 29]]
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
-@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "concat"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("cell", CELLS)
 def test_sequence_classification_is_padding_invariant(cell, bidirectional, pooling, side):
@@ -180,6 +180,27 @@ def test_sequence_classification_is_padding_invariant(cell, bidirectional, pooli
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(noisy, batched, atol=1e-6, rtol=1e-6)
     assert not torch.allclose(model(noisy_ids).logits, batched)  # without the mask, padding would matter
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_concat_pooling_sets_last_max_and_mean_side_by_side(bidirectional):
+    concat = make_model(AutoModelForSequenceClassification, "lstm", num_labels=3, pooling="concat",
+                        bidirectional=bidirectional)
+    ids, mask = pad_batch(SEQUENCES, "right")
+    logits_by_part = []
+    with torch.no_grad():
+        for part, pooling in enumerate(("last", "max", "mean")):
+            # the concat model's body, and the slice of its classifier that reads this part
+            single = make_model(AutoModelForSequenceClassification, "lstm", num_labels=3, pooling=pooling,
+                                bidirectional=bidirectional)
+            single.model.load_state_dict(concat.model.state_dict())
+            width = single.classifier.in_features
+            single.classifier.weight.copy_(concat.classifier.weight[:, part * width:(part + 1) * width])
+            single.classifier.bias.zero_()
+            logits_by_part.append(single(ids, attention_mask=mask).logits)
+        logits = concat(ids, attention_mask=mask).logits
+    assert concat.classifier.in_features == 3 * width
+    torch.testing.assert_close(logits, sum(logits_by_part) + concat.classifier.bias, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
@@ -208,7 +229,7 @@ def forward_twin(model):
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
-@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "concat"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_backward_classifier_reads_each_sequence_from_its_end(cell, pooling, side):
     model = make_model(AutoModelForSequenceClassification, cell, num_labels=3, pooling=pooling,
@@ -222,7 +243,7 @@ def test_backward_classifier_reads_each_sequence_from_its_end(cell, pooling, sid
         as_given = torch.cat([forward(torch.tensor([sequence])).logits for sequence in SEQUENCES])
     torch.testing.assert_close(batched, reversed_alone, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(from_embeddings, batched, atol=1e-6, rtol=1e-6)
-    if pooling == "last":  # mean and max pool over a forward and backward pass alike only by chance
+    if pooling in ("last", "concat"):  # mean and max pool over a forward and backward pass alike only by chance
         assert not torch.allclose(batched, as_given, atol=1e-4)
 
 
