@@ -19,6 +19,7 @@ import torch
 from transformers import TrainingArguments
 
 from hf_seq.data.nsmc import load_nsmc
+from hf_seq.models.recurrent.configuration_recurrent import POOLINGS
 from hf_seq.training.finetune import finetune
 from tokenizer_training import train_tokenizer
 
@@ -47,7 +48,7 @@ def main():
     parser.add_argument("--embedding_size", type=int, default=256)
     parser.add_argument("--hidden_size", type=int, default=256)
     parser.add_argument("--num_hidden_layers", type=int, default=1)
-    parser.add_argument("--pooling", default="max", choices=["last", "mean", "max"])
+    parser.add_argument("--pooling", default="max", choices=POOLINGS)
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--batch_size", type=int, default=64)
