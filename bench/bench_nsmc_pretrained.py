@@ -81,7 +81,8 @@ def parse_args():
     parser.add_argument("--finetune_batch_size", type=int, default=64)
     parser.add_argument("--finetune_learning_rate", type=float, default=1e-3)
     parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--pooling", default="max", choices=["last", "mean", "max", "cls", "concat"],
+    parser.add_argument("--pooling", default="max",
+                        choices=list(dict.fromkeys(RECURRENT_POOLINGS + TRANSFORMER_POOLINGS)),
                         help="concat (last, max and mean side by side, as ULMFiT): recurrent models only")
     parser.add_argument("--max_length", type=int, default=80)
     parser.add_argument("--subword_dropout", type=float, default=0.0)
