@@ -141,6 +141,8 @@ def classifier_name(args):
         name += f"-{args.pooling}"
     if args.finetune_epochs != 1.0:
         name += f"-{args.finetune_epochs:g}ep"
+    if args.finetune_learning_rate != 1e-3:
+        name += f"-lr{args.finetune_learning_rate:g}"
     if args.layerwise_lr_decay != 1.0:
         name += f"-llrd{args.layerwise_lr_decay:g}"
     if args.subword_dropout:

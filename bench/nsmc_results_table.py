@@ -37,6 +37,8 @@ def variant(command):
         notes.append("backward LM" + (f", started from {base_lm}'s weights" if base_lm else ""))
     elif base_lm:
         notes.append(f"LM pretrained further from {base_lm}")
+    if command.get("finetune_learning_rate", 1e-3) != 1e-3:
+        notes.append(f"fine-tuning LR {command['finetune_learning_rate']:g}")
     if command.get("layerwise_lr_decay", 1.0) != 1.0:
         notes.append(f"discriminative LR ×{command['layerwise_lr_decay']:g}/layer")
     if command.get("gradual_unfreezing"):
