@@ -383,12 +383,18 @@ def write_card(model_dir, card_dir, card_name):
 
 
 def rewrite_cards(args):
-    """Render the card of every model folder under output_dir again (after a change to the card template)."""
+    """Render the card of every model folder and ensemble row under output_dir again (after a template change)."""
     for folder in sorted(os.listdir(args.output_dir)):
         model_dir = os.path.join(args.output_dir, folder)
         if os.path.isfile(os.path.join(model_dir, RUN_INFO_NAME)):
             card_name = lm_card_name(folder.removesuffix("-lm")) if folder.endswith("-lm") else folder
             print(write_card(model_dir, args.card_dir, card_name))
+    results_path = os.path.join(args.output_dir, "results.jsonl")
+    records = latest_by_recipe(results_path).values() if os.path.isfile(results_path) else []
+    for record in records:
+        if "members" in record:  # an ensemble row: its card is rendered from the row and the members' configs
+            member_dirs = [os.path.join(args.output_dir, member["classifier"]) for member in record["members"]]
+            print(write_ensemble_card(args, record, member_dirs))
 
 
 def hardware_here():
@@ -461,7 +467,9 @@ def write_ensemble_card(args, record, member_dirs):
             "repo_id": f"hf-seq/{member['classifier']}",
             "num_parameters": member["classifier_parameters"],
             "reading_direction": config.get("reading_direction", "forward"),
-            "metrics": [Metric("accuracy", member["nsmc_test_accuracy"], "test", "e9t/nsmc")],
+            "metrics": [Metric("accuracy", member["nsmc_test_accuracy"], "test", "e9t/nsmc")]
+            + ([Metric("base LM perplexity", member["lm_test_perplexity"], "reviews_lm test")]
+               if member.get("lm_test_perplexity") is not None else []),  # none for a member trained from scratch
         })
     card_name = record["classifier"]
     card = render_ensemble_card(f"hf-seq/{card_name}", members,

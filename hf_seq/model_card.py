@@ -421,7 +421,8 @@ def render_ensemble_card(repo_id: str, members: list[dict], metrics: list[Metric
     """A card for classifiers used together, their class probabilities averaged (`hf_seq.training.evaluate_ensemble`).
 
     `members`: one dict per classifier, `{"repo_id", "num_parameters", "reading_direction", "metrics": [Metric]}`
-    (each member's own figures); `metrics`: the ensemble's. As for single models, only what was measured is shown.
+    (each member's own figures); `metrics`: the ensemble's. A figure only members have (e.g. their base LM's
+    perplexity) gets a column of its own, "—" for the ensemble. As for single models, only what was measured is shown.
     """
     if len(members) < 2:
         raise ValueError(f"an ensemble card needs at least two members, got {len(members)}")
@@ -440,24 +441,26 @@ def render_ensemble_card(repo_id: str, members: list[dict], metrics: list[Metric
         eval_results=eval_results or None,
     )
     total_parameters = sum(member["num_parameters"] for member in members)
+    ensemble_figures = {(metric.name, metric.split): f"**{metric.display_value}**" for metric in metrics}
+    columns = list(ensemble_figures)  # the ensemble's figures first, then any only its members have
+    for member in members:
+        columns += [key for key in ((m.name, m.split) for m in member.get("metrics", [])) if key not in columns]
     lines = [
         "---", card_data.to_yaml(), "---", "", f"# {model_name}", "",
         f"An ensemble of {len(members)} text classifiers ({total_parameters:,} parameters in all): each reads the "
         "text on its own and their class probabilities are averaged, as ULMFiT combines a forward and a backward "
         "model. It is not one checkpoint: load each member from its own repository.",
         "", "## Members", "", "| member | reads | parameters | " + " | ".join(
-            f"{metric.name} ({metric.split})" for metric in metrics) + " |",
-        "|---|---|---|" + "---|" * len(metrics),
+            f"{name} ({split})" for name, split in columns) + " |",
+        "|---|---|---|" + "---|" * len(columns),
     ]
     for member in members:
-        own = {(metric.name, metric.split): metric for metric in member.get("metrics", [])}
-        figures = [own[(metric.name, metric.split)].display_value if (metric.name, metric.split) in own else "—"
-                   for metric in metrics]
+        own = {(metric.name, metric.split): metric.display_value for metric in member.get("metrics", [])}
         lines.append(f"| [`{member['repo_id']}`](https://huggingface.co/{member['repo_id']}) | "
                      f"{member.get('reading_direction', 'forward')} | {member['num_parameters']:,} | "
-                     + " | ".join(figures) + " |")
+                     + " | ".join(own.get(column, "—") for column in columns) + " |")
     lines.append("| **ensemble** | — | " + f"{total_parameters:,} | "
-                 + " | ".join(f"**{metric.display_value}**" for metric in metrics) + " |")
+                 + " | ".join(ensemble_figures.get(column, "—") for column in columns) + " |")
     lines += [
         "", "## How to use", "", "```python",
         "from huggingface_hub import snapshot_download",

@@ -143,6 +143,22 @@ def test_an_ensemble_card_names_its_members_and_their_own_figures():
         render_ensemble_card("alice/one", members[:1], [])
 
 
+def test_an_ensemble_card_gives_a_figure_only_its_members_have_a_column_of_its_own():
+    members = [
+        {"repo_id": "alice/forward", "num_parameters": 1000,
+         "metrics": [Metric("accuracy", 0.8855, "test", "e9t/nsmc"), Metric("base LM perplexity", 90.5, "lm test")]},
+        {"repo_id": "alice/backward", "num_parameters": 1200, "reading_direction": "backward",
+         "metrics": [Metric("base LM perplexity", 89.5, "lm test"), Metric("accuracy", 0.8841, "test", "e9t/nsmc")]},
+    ]
+    card = render_ensemble_card("alice/both", members, [Metric("accuracy", 0.8932, "test", "e9t/nsmc")])
+    assert "| member | reads | parameters | accuracy (test) | base LM perplexity (lm test) |" in card.text
+    assert "| [`alice/forward`](https://huggingface.co/alice/forward) | forward | 1,000 | 0.8855 | 90.5000 |" in card.text
+    assert "| [`alice/backward`](https://huggingface.co/alice/backward) | backward | 1,200 | 0.8841 | 89.5000 |" in card.text
+    assert "| **ensemble** | — | 2,200 | **0.8932** | — |" in card.text
+    # a member figure is not the ensemble's: the model index holds the ensemble's accuracy alone
+    assert [r.metric_type for r in ModelCard(str(card)).data.eval_results] == ["accuracy"]
+
+
 def test_loss_curve_is_a_png_and_optional(classifier_dir, monkeypatch):
     log_history = read_run_data(classifier_dir).log_history
     assert plot_loss_curve(log_history).startswith(b"\x89PNG")
