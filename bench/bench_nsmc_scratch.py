@@ -55,6 +55,8 @@ def main():
     parser.add_argument("--learning_rate", type=float, default=2e-3)
     parser.add_argument("--max_length", type=int, default=80)
     parser.add_argument("--subword_dropout", type=float, default=0.0, help="BPE-dropout on the training documents")
+    parser.add_argument("--weight_averaging", type=float, default=0.0,
+                        help="keep the mean of the weights over the last this many epochs (SWA)")
     parser.add_argument("--train_sampling_strategy", default="group_by_length",
                         help="group_by_length batches reviews of similar length: ~1.7x faster on CPU, same result")
     parser.add_argument("--tokenizer", help="an existing tokenizer folder (default: train one on NSMC train)")
@@ -121,6 +123,7 @@ def main():
         max_length=args.max_length,
         dataset_name="e9t/nsmc",
         subword_dropout=args.subword_dropout,
+        weight_averaging=args.weight_averaging,
     )
     wall = time.time() - start
     accuracy = run.metrics["eval_accuracy"]
@@ -130,9 +133,13 @@ def main():
         test_accuracy=round(accuracy, 4),
         test_n=run.metrics.get("eval_n"),
         neural_wall_seconds=round(wall, 1),
+        **({"last_step_test_accuracy": round(run.metrics["eval_last_step_accuracy"], 4)}
+           if args.weight_averaging else {}),
         goal="test_accuracy >= 0.88 and above the baseline",
     )
     print(f"Bi{args.cell.upper()} from scratch: accuracy {accuracy:.4f} on NSMC test in {wall / 60:.1f} min")
+    if args.weight_averaging:
+        print(f"  the last step's weights, before averaging: {run.metrics['eval_last_step_accuracy']:.4f}")
     print(json.dumps(results))
 
 

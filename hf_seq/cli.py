@@ -83,6 +83,7 @@ def finetune(argv):
             subword_dropout=args.subword_dropout,
             layerwise_lr_decay=args.layerwise_lr_decay,
             gradual_unfreezing=args.gradual_unfreezing,
+            weight_averaging=args.weight_averaging,
         )
     except (ValueError, OSError) as error:
         raise SystemExit(f"hf-seq finetune: error: {error}") from None
@@ -108,7 +109,8 @@ def evaluate(argv):
         )
         if len(args.model) > 1:
             metrics = evaluate_ensemble(args.model, args.test_file, training_args=training_args,
-                                        max_length=args.max_length)
+                                        max_length=args.max_length, subword_samples=args.subword_samples,
+                                        subword_dropout=args.subword_dropout)
         else:
             metrics = evaluate_model(
                 args.model[0],
@@ -118,6 +120,8 @@ def evaluate(argv):
                 block_size=args.block_size,
                 bptt=args.bptt,
                 stateful=args.stateful,
+                subword_samples=args.subword_samples,
+                subword_dropout=args.subword_dropout,
             )
     except (ValueError, OSError) as error:
         raise SystemExit(f"hf-seq evaluate: error: {error}") from None

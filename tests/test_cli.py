@@ -47,17 +47,21 @@ def test_pretrain_finetune_evaluate_generate(tmp_path, nsmc_dir, capsys):
 
     assert main(["finetune", "--model_name_or_path", lm_dir, "--data", str(nsmc_dir), "--output_dir", classifier_dir,
                  "--max_steps", "3", "--per_device_train_batch_size", "8", "--layerwise_lr_decay", "0.5",
-                 "--subword_dropout", "0.1", "--gradual_unfreezing", "0.5", *QUIET]) == 0
+                 "--subword_dropout", "0.1", "--gradual_unfreezing", "0.5", "--weight_averaging", "0.25",
+                 *QUIET]) == 0
     classifier_metrics = last_json_line(capsys)
     assert classifier_metrics["eval_n"] == 41
     recorded = json.load(open(os.path.join(classifier_dir, "run_info.json")))["hyperparameters"]
-    flags = ("layerwise_lr_decay", "subword_dropout", "gradual_unfreezing")
-    assert [recorded[flag] for flag in flags] == [0.5, 0.1, 0.5]
+    flags = ("layerwise_lr_decay", "subword_dropout", "gradual_unfreezing", "weight_averaging")
+    assert [recorded[flag] for flag in flags] == [0.5, 0.1, 0.5, 0.25]
 
     assert main(["evaluate", "--model", classifier_dir, "--test_file", str(nsmc_dir / "ratings_test.txt")]) == 0
     metrics = last_json_line(capsys)
     assert set(metrics) == {"accuracy", "n"} and metrics["n"] == 41
     assert metrics["accuracy"] == pytest.approx(classifier_metrics["eval_accuracy"])
+    assert main(["evaluate", "--model", classifier_dir, "--test_file", str(nsmc_dir / "ratings_test.txt"),
+                 "--subword_samples", "2", "--subword_dropout", "0.3"]) == 0
+    assert last_json_line(capsys)["subword_samples"] == 2
     # Several --model folders: one ensemble (here a classifier with itself, so the same accuracy).
     assert main(["evaluate", "--model", classifier_dir, classifier_dir,
                  "--test_file", str(nsmc_dir / "ratings_test.txt")]) == 0

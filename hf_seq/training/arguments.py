@@ -55,6 +55,9 @@ class FinetuneArguments:
     gradual_unfreezing: float = field(
         default=0.0, metadata={"help": "Epochs between unfreezing successive layer groups, head first (ULMFiT: 1)."}
     )
+    weight_averaging: float = field(
+        default=0.0, metadata={"help": "Keep the mean of the weights over the last this many epochs (SWA)."}
+    )
 
 
 @dataclass
@@ -68,6 +71,10 @@ class EvaluateArguments:
     stateful: bool | None = field(
         default=None, metadata={"help": "Carry the recurrent state across windows (default: yes for RNN/LSTM/GRU)."}
     )
+    subword_samples: int = field(default=0, metadata={
+        "help": "Classifiers: also average each document's class probabilities over this many BPE-dropout "
+                "segmentations of it (test-time augmentation)."})
+    subword_dropout: float = field(default=0.1, metadata={"help": "BPE-dropout rate of those segmentations."})
 
 
 @dataclass

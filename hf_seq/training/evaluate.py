@@ -21,7 +21,7 @@ from transformers import (
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
 from ..data.nsmc import NSMC_HEADER, load_nsmc_files
 from .common import is_recurrent, reads_backward
-from .finetune import encode_for_sequence_classification
+from .finetune import encode_for_sequence_classification, with_bpe_dropout
 from .metrics import argmax_logits, perplexity, sequence_classification_metrics
 from .tbptt import evaluate_streams, make_accelerator
 
@@ -39,11 +39,16 @@ def _architecture(model_dir):
     return architectures[0]
 
 
-def evaluate_model(model_dir, test_file, training_args=None, max_length=128, block_size=128, bptt=35, stateful=None):
+def evaluate_model(model_dir, test_file, training_args=None, max_length=128, block_size=128, bptt=35, stateful=None,
+                   subword_samples=0, subword_dropout=0.1):
     """Evaluate a saved model on a file and return its metrics as a dict.
 
     - An NSMC-format file (header `id document label`) and a sequence classifier: `{"accuracy", "n"}`, computed
-      with `Trainer.predict`, which gathers every example exactly once across processes.
+      with `Trainer.predict`, which gathers every example exactly once across processes. With `subword_samples`,
+      the class probabilities are averaged over the exact BPE segmentation of each document and that many
+      BPE-dropout ones (rate `subword_dropout`): test-time augmentation for a model fine-tuned with
+      subword_dropout. The samples come from the tokenizers library's unseeded generator, so such a figure varies
+      slightly from run to run.
     - A text file (one document per line) and a causal LM: `{"perplexity", "loss", "n_tokens"}`. Recurrent models
       are read as carried-state streams (`stateful`, the default for them: as they were trained); other models, or
       `stateful=False`, as independent blocks of `block_size` tokens.
@@ -55,13 +60,22 @@ def evaluate_model(model_dir, test_file, training_args=None, max_length=128, blo
         raise FileNotFoundError(f"model folder not found: {model_dir}")
     if not os.path.isfile(test_file):
         raise FileNotFoundError(f"test file not found: {test_file}")
+    _check_subword_samples(subword_samples, subword_dropout)
     architecture = _architecture(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     with _evaluation_arguments(training_args) as training_args:
         if _is_nsmc_file(test_file):
             if not architecture.endswith("ForSequenceClassification"):
                 raise ValueError(f"{test_file} is an NSMC (classification) file but {model_dir} holds a {architecture}")
+            if subword_samples:
+                probabilities, labels = _class_probabilities(
+                    model_dir, test_file, training_args, max_length, subword_samples, subword_dropout
+                )
+                accuracy = (probabilities.argmax(-1) == labels).double().mean().item()
+                return {"accuracy": accuracy, "n": len(labels), "subword_samples": subword_samples}
             return _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length)
+        if subword_samples:
+            raise ValueError("subword_samples applies to classifiers (an NSMC-format file), not to perplexity")
         if not architecture.endswith("ForCausalLM"):
             raise ValueError(
                 f"{test_file} is a plain text file (perplexity) but {model_dir} holds a {architecture}; "
@@ -88,10 +102,19 @@ def _evaluation_arguments(training_args):
         shutil.rmtree(temporary_dir, ignore_errors=True)
 
 
-def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128):
+def _check_subword_samples(subword_samples, subword_dropout):
+    if isinstance(subword_samples, bool) or not isinstance(subword_samples, int) or subword_samples < 0:
+        raise ValueError(f"subword_samples must be a whole number >= 0, got {subword_samples!r}")
+    if subword_samples and not 0.0 < subword_dropout < 1.0:
+        raise ValueError(f"subword_dropout must be in (0, 1), got {subword_dropout}")
+
+
+def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128, subword_samples=0,
+                      subword_dropout=0.1):
     """Evaluate sequence classifiers as one ensemble on an NSMC-format file: their class probabilities averaged.
 
-    This is how ULMFiT combines a forward and a backward model. Each member reads the file with its own tokenizer.
+    This is how ULMFiT combines a forward and a backward model. Each member reads the file with its own tokenizer
+    (and, with `subword_samples`, averages its own over BPE-dropout segmentations first, as `evaluate_model` does).
     Returns `{"accuracy", "n", "members": [{"model", "accuracy"}, ...]}` (the members' own accuracies alongside).
     """
     model_dirs = list(model_dirs)
@@ -104,6 +127,7 @@ def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128)
         raise FileNotFoundError(f"test file not found: {test_file}")
     if not _is_nsmc_file(test_file):
         raise ValueError(f"an ensemble is evaluated on an NSMC-format file (header {NSMC_HEADER}); {test_file} is not")
+    _check_subword_samples(subword_samples, subword_dropout)
     label_sets = {}
     for model_dir in model_dirs:
         architecture = _architecture(model_dir)
@@ -116,37 +140,59 @@ def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128)
     with _evaluation_arguments(training_args) as training_args:
         probabilities, members, labels = [], [], None
         for model_dir in model_dirs:
-            member_probabilities, labels = _class_probabilities(model_dir, test_file, training_args, max_length)
+            member_probabilities, labels = _class_probabilities(
+                model_dir, test_file, training_args, max_length, subword_samples, subword_dropout
+            )
             probabilities.append(member_probabilities)
             accuracy = (member_probabilities.argmax(-1) == labels).double().mean().item()
             members.append({"model": model_dir, "accuracy": accuracy})
         predictions = torch.stack(probabilities).mean(dim=0).argmax(-1)
-        return {"accuracy": (predictions == labels).double().mean().item(), "n": len(labels), "members": members}
+        metrics = {"accuracy": (predictions == labels).double().mean().item(), "n": len(labels), "members": members}
+        if subword_samples:
+            metrics["subword_samples"] = subword_samples
+        return metrics
 
 
-def _class_probabilities(model_dir, test_file, training_args, max_length):
-    """One classifier's softmax over the file's examples, in file order (Trainer.predict gathers each once)."""
+def _class_probabilities(model_dir, test_file, training_args, max_length, subword_samples=0, subword_dropout=0.1):
+    """One classifier's softmax over the file's examples, in file order (Trainer.predict gathers each once), and
+    the labels. With `subword_samples`, the mean softmax over the exact segmentation and that many BPE-dropout ones.
+    """
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    prediction = _predict_classifier(model_dir, tokenizer, test_file, training_args, max_length)
-    logits = torch.as_tensor(prediction.predictions, dtype=torch.float32)
-    return logits.softmax(dim=-1), torch.as_tensor(prediction.label_ids)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    dataset, encoded = _read_test_file(test_file, tokenizer, training_args, max_length)
+    encodings = [encoded]
+    if subword_samples:
+        sampling_tokenizer = with_bpe_dropout(tokenizer, subword_dropout)
+        for _ in range(subword_samples):  # uncached: each pass must draw its own segmentations
+            encodings.append(encode_for_sequence_classification(dataset, sampling_tokenizer, max_length=max_length,
+                                                                cache=False))
+    probabilities = 0.0
+    for encoded in encodings:
+        prediction = _predict_classifier(model, tokenizer, encoded, training_args)
+        probabilities += torch.as_tensor(prediction.predictions, dtype=torch.float32).softmax(dim=-1)
+    return probabilities / len(encodings), torch.as_tensor(prediction.label_ids)
 
 
 def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length):
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    _, encoded = _read_test_file(test_file, tokenizer, training_args, max_length)
     prediction = _predict_classifier(
-        model_dir, tokenizer, test_file, training_args, max_length,
+        model, tokenizer, encoded, training_args,
         compute_metrics=sequence_classification_metrics,
         preprocess_logits_for_metrics=argmax_logits,  # only the predicted class is kept, not every logit
     )
     return {"accuracy": prediction.metrics["test_accuracy"], "n": prediction.metrics["test_n"]}
 
 
-def _predict_classifier(model_dir, tokenizer, test_file, training_args, max_length, **trainer_kwargs):
-    """`Trainer.predict` of the sequence classifier in model_dir over an NSMC-format file."""
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+def _read_test_file(test_file, tokenizer, training_args, max_length):
+    """An NSMC-format file as a Dataset, and tokenised for a classifier (the main process tokenises and caches first)."""
     with training_args.main_process_first(desc="tokenizing"):
         dataset = load_nsmc_files({"test": test_file})["test"]
-        encoded = encode_for_sequence_classification(dataset, tokenizer, max_length=max_length)
+        return dataset, encode_for_sequence_classification(dataset, tokenizer, max_length=max_length)
+
+
+def _predict_classifier(model, tokenizer, encoded, training_args, **trainer_kwargs):
+    """`Trainer.predict` of a sequence classifier over tokenised documents."""
     trainer = Trainer(model=model, args=training_args, data_collator=DataCollatorWithPadding(tokenizer),
                       processing_class=tokenizer, **trainer_kwargs)
     return trainer.predict(encoded, metric_key_prefix="test")

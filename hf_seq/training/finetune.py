@@ -8,6 +8,7 @@ import time
 
 import torch
 from datasets import ClassLabel, DatasetDict
+from safetensors.torch import load_file, save_file
 from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
@@ -17,6 +18,7 @@ from transformers import (
     TrainerCallback,
     set_seed,
 )
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..data.nsmc import load_nsmc
 from .common import TrainingRun, count_parameters, load_model, load_tokenizer, metrics_for_card
@@ -48,9 +50,13 @@ def empty_document_ids(tokenizer):
 
 
 def encode_for_sequence_classification(dataset, tokenizer, text_column="document", label_column="label",
-                                       max_length=128):
+                                       max_length=128, cache=True):
     """Tokenise documents for a classifier (`Dataset.map(batched=True)`, cached). An empty document still gets a
-    token (the tokenizer's bos/eos or unk), so it is classified, not dropped or crashed on."""
+    token (the tokenizer's bos/eos or unk), so it is classified, not dropped or crashed on.
+
+    `cache=False` tokenises afresh in memory, as a BPE-dropout tokenizer needs: its every call segments differently,
+    which the cache (keyed on the tokenizer, not the call) would hide.
+    """
     fallback_ids = empty_document_ids(tokenizer)
 
     def tokenize(batch):
@@ -66,7 +72,22 @@ def encode_for_sequence_classification(dataset, tokenizer, text_column="document
     for column in (text_column, label_column):
         if column not in columns:
             raise ValueError(f"no column {column!r} in the dataset (columns: {columns})")
-    return dataset.map(tokenize, batched=True, remove_columns=columns, desc="Tokenizing")
+    uncached = {} if cache else {"keep_in_memory": True, "load_from_cache_file": False}
+    return dataset.map(tokenize, batched=True, remove_columns=columns, desc="Tokenizing", **uncached)
+
+
+def with_bpe_dropout(tokenizer, dropout):
+    """A copy of a fast BPE tokenizer that skips each merge with probability `dropout` (BPE-dropout, Provilkov et
+    al., 2020), so every call may segment a text differently. The given tokenizer keeps exact BPE."""
+    if not 0.0 < dropout < 1.0:
+        raise ValueError(f"subword_dropout must be in (0, 1), got {dropout}")
+    model_kind = type(tokenizer.backend_tokenizer.model).__name__ if getattr(tokenizer, "is_fast", False) else None
+    if model_kind != "BPE":
+        found = model_kind or type(tokenizer).__name__
+        raise ValueError(f"subword_dropout needs a fast BPE tokenizer, got {found}")
+    sampling_tokenizer = copy.deepcopy(tokenizer)
+    sampling_tokenizer.backend_tokenizer.model.dropout = dropout
+    return sampling_tokenizer
 
 
 class SubwordDropoutDataset(torch.utils.data.Dataset):
@@ -78,18 +99,11 @@ class SubwordDropoutDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, dataset, tokenizer, dropout, text_column="document", label_column="label", max_length=128):
-        if not 0.0 < dropout < 1.0:
-            raise ValueError(f"subword_dropout must be in (0, 1), got {dropout}")
-        model_kind = type(tokenizer.backend_tokenizer.model).__name__ if getattr(tokenizer, "is_fast", False) else None
-        if model_kind != "BPE":
-            found = model_kind or type(tokenizer).__name__
-            raise ValueError(f"subword_dropout needs a fast BPE tokenizer, got {found}")
+        # A private copy: the caller's tokenizer (saved with the model, used for evaluation) keeps exact BPE.
+        self.tokenizer = with_bpe_dropout(tokenizer, dropout)
         for column in (text_column, label_column):
             if column not in dataset.column_names:
                 raise ValueError(f"no column {column!r} in the dataset (columns: {dataset.column_names})")
-        # A private copy: the caller's tokenizer (saved with the model, used for evaluation) keeps exact BPE.
-        self.tokenizer = copy.deepcopy(tokenizer)
-        self.tokenizer.backend_tokenizer.model.dropout = dropout
         self.texts = list(dataset[text_column])
         self.labels = list(dataset[label_column])
         self.max_length = max_length
@@ -179,6 +193,61 @@ class GradualUnfreezingCallback(TrainerCallback):
             parameter.requires_grad_(True)
 
 
+class WeightAveragingCallback(TrainerCallback):
+    """Tail weight averaging (SWA, Izmailov et al., 2018): a running mean of the weights after each optimizer step of
+    the last `epochs` epochs, which `finetune` puts into the model when training ends.
+
+    Late in training the weights keep moving around a minimum as each batch pulls them its way; their mean sits
+    nearer its centre and usually generalises better than wherever the last step left them. The mean is written into
+    every checkpoint, so a run resumed from one averages exactly what the uninterrupted run did.
+    """
+
+    FILE_NAME = "weight_average.safetensors"
+
+    def __init__(self, model, epochs, resume_checkpoint=None):
+        self.parameters = dict(model.named_parameters())
+        self.epochs = epochs
+        self.resume_checkpoint = resume_checkpoint
+        self.first_step = None
+        self.average = {}
+        self.count = 0
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
+        averaging_steps = max(round(self.epochs * steps_per_epoch), 1)
+        self.first_step = max(state.max_steps - averaging_steps + 1, 1)
+        if self.resume_checkpoint is not None and state.global_step >= self.first_step:
+            path = os.path.join(self.resume_checkpoint, self.FILE_NAME)
+            if not os.path.isfile(path):
+                raise ValueError(f"{self.resume_checkpoint} holds no weight average ({self.FILE_NAME}), so this run "
+                                 "cannot go on averaging from it: resume it with the weight_averaging it was saved with")
+            self.average = load_file(path)
+            self.count = state.global_step - self.first_step + 1
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step < self.first_step:
+            return
+        self.count += 1
+        with torch.no_grad():
+            for name, parameter in self.parameters.items():
+                if name in self.average:
+                    self.average[name].lerp_(parameter.detach(), 1.0 / self.count)
+                else:
+                    self.average[name] = parameter.detach().clone()
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.count and state.is_world_process_zero:
+            checkpoint = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+            save_file({name: tensor.contiguous() for name, tensor in self.average.items()},
+                      os.path.join(checkpoint, self.FILE_NAME))
+
+    def copy_average_into_model(self):
+        """Replace the model's weights by their average (a no-op if training stopped before averaging began)."""
+        with torch.no_grad():
+            for name, tensor in self.average.items():
+                self.parameters[name].copy_(tensor)
+
+
 def encode_for_token_classification(dataset, tokenizer, tokens_column="tokens", label_column="tags", max_length=128):
     """Tokenise pre-split words; each word's label goes on its first sub-token, the rest get -100 (ignored)."""
     if not getattr(tokenizer, "is_fast", False):
@@ -219,6 +288,7 @@ def finetune(
     subword_dropout=0.0,
     layerwise_lr_decay=1.0,
     gradual_unfreezing=0.0,
+    weight_averaging=0.0,
 ):
     """Fine-tune a classifier with `Trainer` and save it, with its tokenizer and run_info.json, to output_dir.
 
@@ -242,6 +312,9 @@ def finetune(
         gradual_unfreezing: epochs (fractions allowed) between unfreezing successive layer groups, top down: the
             head alone first, then each body layer, then the embeddings (ULMFiT unfreezes one per epoch). 0 trains
             every layer from the first step. With several processes it needs `ddp_find_unused_parameters=True`.
+        weight_averaging: average the weights over the last this many epochs (fractions allowed) and keep the mean
+            (SWA): the model saved and evaluated is the average. The weights of the last step are evaluated too
+            (`eval_last_step_*` metrics) so the two can be compared. 0 keeps the last step's weights.
 
     Returns:
         A `TrainingRun` whose metrics hold `train_loss` and `eval_accuracy`, `eval_n` (examples evaluated).
@@ -254,6 +327,8 @@ def finetune(
         raise ValueError(f"layerwise_lr_decay must be in (0, 1], got {layerwise_lr_decay}")
     if not gradual_unfreezing >= 0.0:
         raise ValueError(f"gradual_unfreezing must be a number of epochs >= 0, got {gradual_unfreezing}")
+    if not weight_averaging >= 0.0:
+        raise ValueError(f"weight_averaging must be a number of epochs >= 0, got {weight_averaging}")
     if gradual_unfreezing and training_args.world_size > 1 and not training_args.ddp_find_unused_parameters:
         # DDP waits for a gradient of every parameter it was built with; frozen ones send none.
         raise ValueError("gradual_unfreezing with several processes needs ddp_find_unused_parameters=True")
@@ -311,8 +386,18 @@ def finetune(
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=argmax_logits,
-        callbacks=[GradualUnfreezingCallback(model, gradual_unfreezing)] if gradual_unfreezing else None,
     )
+    if gradual_unfreezing:
+        trainer.add_callback(GradualUnfreezingCallback(model, gradual_unfreezing))
+    resume_from_checkpoint = resume_argument(training_args.resume_from_checkpoint)
+    weight_averaging_callback = None
+    if weight_averaging:
+        # The callback reads the average saved in the checkpoint this run resumes from, if any.
+        checkpoint = resume_from_checkpoint
+        if checkpoint is True:
+            checkpoint = get_last_checkpoint(training_args.output_dir)
+        weight_averaging_callback = WeightAveragingCallback(model, weight_averaging, checkpoint)
+        trainer.add_callback(weight_averaging_callback)
     if layerwise_lr_decay != 1.0:
         # Trainer's own optimizer choice (`optim`, betas, eps) and weight-decay rule, with one group per layer. Set
         # before train(), this is what passing `optimizers=` does; Trainer still builds the scheduler over it.
@@ -323,8 +408,12 @@ def finetune(
         )
         trainer.optimizer = optimizer_cls(groups, **optimizer_kwargs)
     start_time = time.time()
-    train_result = trainer.train(resume_from_checkpoint=resume_argument(training_args.resume_from_checkpoint))
+    train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     metrics = dict(train_result.metrics)
+    if weight_averaging_callback is not None:
+        if eval_dataset is not None:
+            metrics.update(trainer.evaluate(metric_key_prefix="eval_last_step"))
+        weight_averaging_callback.copy_average_into_model()
     if eval_dataset is not None:
         eval_metrics = trainer.evaluate()
         metrics.update(eval_metrics)
@@ -334,13 +423,15 @@ def finetune(
     trainer.save_state()
     trainer.save_metrics("train", train_result.metrics)
     if trainer.is_world_process_zero():
+        # The model's own figures; with weight averaging, those of the last step's weights are kept apart.
+        final_metrics = {key: value for key, value in metrics.items() if not key.startswith("eval_last_step_")}
         record = {
             "task": task,
             "training_loop": "Trainer",
             "model_type": model.config.model_type,
             "num_parameters": count_parameters(model),
             "datasets": dataset_record or [{"name": "custom", "details": "a DatasetDict given in code"}],
-            "metrics": metrics_for_card(metrics, eval_split, prefix="eval_"),
+            "metrics": metrics_for_card(final_metrics, eval_split, prefix="eval_"),
             "eval_split": eval_split,
             "split_sizes": {name: len(split) for name, split in dataset.items()},
             "hyperparameters": {
@@ -349,9 +440,12 @@ def finetune(
                 "subword_dropout": subword_dropout,
                 "layerwise_lr_decay": layerwise_lr_decay,
                 "gradual_unfreezing": gradual_unfreezing,
+                "weight_averaging": weight_averaging,
             },
             "wall_time_seconds": round(wall_time, 2),
         }
+        if weight_averaging_callback is not None and eval_dataset is not None:
+            record["last_step_metrics"] = metrics_for_card(metrics, eval_split, prefix="eval_last_step_")
         if base_model is not None:
             record["base_model_path"] = os.fspath(base_model)
         record.update(extra_run_info or {})

@@ -1,5 +1,6 @@
 """pretrain / finetune on Trainer, evaluate_model and generate_text on tiny models."""
 
+import copy
 import json
 import math
 import os
@@ -105,6 +106,53 @@ def test_trainer_resume_from_checkpoint_reproduces_the_run(tiny_tokenizer, nsmc_
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
 
 
+def weight_averaging_run(tiny_tokenizer, nsmc_dir, output_dir, weight_averaging, resume=None):
+    # 200 training reviews in batches of 4: 50 steps an epoch, so 0.04 epochs is the last 2 steps.
+    return finetune(
+        training_arguments(output_dir, max_steps=5, save_strategy="steps", save_steps=1, resume_from_checkpoint=resume),
+        tiny_tokenizer, model=tiny_lstm_config(tiny_tokenizer, output_dropout=0.2), dataset=nsmc_dir,
+        weight_averaging=weight_averaging,
+    )
+
+
+def test_weight_averaging_keeps_the_mean_of_the_last_steps_weights(tiny_tokenizer, nsmc_dir, tmp_path):
+    run = weight_averaging_run(tiny_tokenizer, nsmc_dir, tmp_path, weight_averaging=0.04)
+    step_weights = {step: load_file(tmp_path / f"checkpoint-{step}" / "model.safetensors") for step in (3, 4, 5)}
+    saved = load_file(tmp_path / "model.safetensors")
+    for name, weight in saved.items():
+        torch.testing.assert_close(weight, (step_weights[4][name] + step_weights[5][name]) / 2)
+    assert not all(torch.equal(saved[name], step_weights[5][name]) for name in saved)  # not the last step's
+    # Each checkpoint carries the average so far, from the first averaged step on.
+    assert not os.path.exists(tmp_path / "checkpoint-3" / "weight_average.safetensors")
+    average_at_4 = load_file(tmp_path / "checkpoint-4" / "weight_average.safetensors")
+    assert all(torch.equal(average_at_4[name], step_weights[4][name]) for name in saved)
+    # The model evaluated is the average; the last step's weights are evaluated apart and kept off the card.
+    assert {"eval_accuracy", "eval_last_step_accuracy"} <= set(run.metrics)
+    run_info = json.loads((tmp_path / "run_info.json").read_text())
+    assert {entry["name"] for entry in run_info["metrics"]} == {"accuracy", "loss"}
+    assert {entry["name"]: entry["value"] for entry in run_info["last_step_metrics"]}["accuracy"] == (
+        run.metrics["eval_last_step_accuracy"])
+    assert run_info["hyperparameters"]["weight_averaging"] == 0.04
+    with pytest.raises(ValueError, match="weight_averaging must be a number of epochs >= 0"):
+        weight_averaging_run(tiny_tokenizer, nsmc_dir, tmp_path / "bad", weight_averaging=-1)
+
+
+def test_weight_averaging_resumes_with_the_average_saved_in_the_checkpoint(tiny_tokenizer, nsmc_dir, tmp_path):
+    # Averaging the last 3 steps (3..5); the run is resumed after step 4, with two steps already averaged.
+    weight_averaging_run(tiny_tokenizer, nsmc_dir, tmp_path / "a", weight_averaging=0.06)
+    shutil.copytree(tmp_path / "a" / "checkpoint-4", tmp_path / "b" / "checkpoint-4")
+    weight_averaging_run(tiny_tokenizer, nsmc_dir, tmp_path / "b", weight_averaging=0.06, resume="latest")
+    expected, actual = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+    # A checkpoint without the average (saved by a run that did not average) cannot go on averaging.
+    shutil.copytree(tmp_path / "a" / "checkpoint-4", tmp_path / "c" / "checkpoint-4")
+    os.remove(tmp_path / "c" / "checkpoint-4" / "weight_average.safetensors")
+    with pytest.raises(ValueError, match="holds no weight average"):
+        weight_averaging_run(tiny_tokenizer, nsmc_dir, tmp_path / "c", weight_averaging=0.06, resume="latest")
+    assert not os.path.exists(tmp_path / "c" / "model.safetensors")
+
+
 def test_token_classification_aligns_labels_to_first_subtokens(tiny_tokenizer, tmp_path):
     words = [["정말", "재밌는", "영화였다"], ["배우", "연기가", "별로", "였다"], ["최고"]] * 8
     tags = [[int(word.endswith("다")) for word in sentence] for sentence in words]
@@ -185,6 +233,75 @@ def test_an_ensemble_averages_its_members_class_probabilities(tiny_tokenizer, ns
     assert [member["model"] for member in result["members"]] == [forward_dir, backward_dir]
     for member in result["members"]:
         assert member["accuracy"] == pytest.approx(evaluate_model(member["model"], test_file)["accuracy"])
+
+
+def character_level_copy(tokenizer, dropout):
+    """Stands in for `with_bpe_dropout`: a copy that drops every merge (rate 1), i.e. one known segmentation."""
+    sampling_tokenizer = copy.deepcopy(tokenizer)
+    sampling_tokenizer.backend_tokenizer.model.dropout = 1.0
+    return sampling_tokenizer
+
+
+def test_subword_samples_average_the_probabilities_over_segmentations(tiny_tokenizer, nsmc_dir, tmp_path,
+                                                                       monkeypatch):
+    test_file = os.path.join(nsmc_dir, "ratings_test.txt")
+    with open(test_file, encoding="utf-8") as handle:
+        rows = [line.split("\t") for line in handle.read().splitlines()[1:]]
+    documents = [document for _, document, _ in rows]
+    labels = torch.tensor([int(label) for _, _, label in rows])
+    model_dirs = [untrained_classifier(tmp_path / f"member{seed}", tiny_tokenizer, documents, seed=seed)
+                  for seed in (0, 1)]
+    characters = character_level_copy(tiny_tokenizer, None)
+    assert characters("재밌는 영화")["input_ids"] != tiny_tokenizer("재밌는 영화")["input_ids"]
+
+    def probabilities(model_dir, tokenizer):
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        with torch.no_grad():
+            return torch.cat([
+                model(torch.tensor([tokenizer(document or "", truncation=True, max_length=128)["input_ids"]
+                                    or [tokenizer.unk_token_id]])).logits
+                for document in documents
+            ]).softmax(-1)
+
+    # Two samples, both the character-level segmentation: it weighs twice as much as the exact one.
+    monkeypatch.setattr("hf_seq.training.evaluate.with_bpe_dropout", character_level_copy)
+    expected = [(probabilities(model_dir, tiny_tokenizer) + 2 * probabilities(model_dir, characters)) / 3
+                for model_dir in model_dirs]
+    assert (expected[0].argmax(-1) != probabilities(model_dirs[0], tiny_tokenizer).argmax(-1)).any()
+    from hf_seq.training.evaluate import _class_probabilities, _evaluation_arguments
+
+    with _evaluation_arguments(None) as evaluation_arguments:
+        averaged, _ = _class_probabilities(model_dirs[0], test_file, evaluation_arguments, 128, subword_samples=2)
+    torch.testing.assert_close(averaged, expected[0])
+    result = evaluate_model(model_dirs[0], test_file, subword_samples=2)
+    assert result == {"accuracy": pytest.approx((expected[0].argmax(-1) == labels).double().mean().item()),
+                      "n": 62, "subword_samples": 2}
+    ensemble = evaluate_ensemble(model_dirs, test_file, subword_samples=2)
+    assert ensemble["accuracy"] == pytest.approx(((expected[0] + expected[1]).argmax(-1) == labels).double().mean())
+    assert ensemble["members"][0]["accuracy"] == pytest.approx(result["accuracy"])
+
+
+def test_subword_samples_draw_fresh_segmentations_and_refuse_what_they_cannot_do(tiny_tokenizer, nsmc_dir, lm_dir,
+                                                                                  tmp_path):
+    from hf_seq.training.finetune import encode_for_sequence_classification, with_bpe_dropout
+
+    test_file = os.path.join(nsmc_dir, "ratings_test.txt")
+    dataset = load_nsmc(nsmc_dir)["test"]
+    sampling_tokenizer = with_bpe_dropout(tiny_tokenizer, 0.5)
+    # Uncached: every call segments anew (a cached map would return the first call's segmentation again).
+    first, second = (encode_for_sequence_classification(dataset, sampling_tokenizer, cache=False)["input_ids"]
+                     for _ in range(2))
+    assert first != second
+    model_dir = untrained_classifier(tmp_path / "classifier", tiny_tokenizer, dataset["document"], seed=0)
+    result = evaluate_model(model_dir, test_file, subword_samples=3, subword_dropout=0.5)
+    assert result["n"] == 62 and 0.0 <= result["accuracy"] <= 1.0 and result["subword_samples"] == 3
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="subword_samples must be a whole number >= 0"):
+            evaluate_model(model_dir, test_file, subword_samples=bad)
+    with pytest.raises(ValueError, match=r"subword_dropout must be in \(0, 1\)"):
+        evaluate_model(model_dir, test_file, subword_samples=1, subword_dropout=0.0)
+    with pytest.raises(ValueError, match="applies to classifiers"):
+        evaluate_model(lm_dir, sample_data_path("reviews_sample_valid.txt"), subword_samples=1)
 
 
 def test_an_ensemble_refuses_what_it_cannot_average(lm_dir, tokenizer_dir, nsmc_dir, tmp_path):
