@@ -7,7 +7,8 @@ linear baseline measured in the same run: character 1-4-gram TF-IDF + logistic r
     python bench/bench_nsmc_scratch.py --data_dir ../shared/data [--cell gru] [--epochs 3] [--output_dir runs/nsmc]
 
 `--data_dir` defaults to `$HF_SEQ_DATA` (a folder holding `nsmc/ratings_{train,test}.txt`). The last line printed is
-one JSON object with every figure.
+one JSON object with every figure. `--ensemble DIR [DIR ...]` trains nothing: it evaluates classifiers this script
+saved as one ensemble (class probabilities averaged), beside the linear baseline measured in the same run.
 """
 
 import argparse
@@ -20,6 +21,7 @@ from transformers import TrainingArguments
 
 from hf_seq.data.nsmc import load_nsmc
 from hf_seq.models.recurrent.configuration_recurrent import POOLINGS
+from hf_seq.training.evaluate import evaluate_ensemble
 from hf_seq.training.finetune import finetune
 from tokenizer_training import train_tokenizer
 
@@ -37,6 +39,28 @@ def linear_baseline(nsmc):
     predictions = classifier.predict(vectorizer.transform(nsmc["test"]["document"]))
     accuracy = float((predictions == torch.tensor(nsmc["test"]["label"]).numpy()).mean())
     return accuracy, time.time() - start
+
+
+def ensemble_figures(model_dirs, test_file, max_length, subword_samples, subword_dropout):
+    """Evaluate saved classifiers as one ensemble; their parameters and training minutes are read from run_info."""
+    run_infos = []
+    for model_dir in model_dirs:
+        with open(os.path.join(model_dir, "run_info.json"), encoding="utf-8") as handle:
+            run_infos.append(json.load(handle))
+    start = time.time()
+    metrics = evaluate_ensemble(model_dirs, test_file, max_length=max_length, subword_samples=subword_samples,
+                                subword_dropout=subword_dropout)
+    return {
+        "model": f"ensemble of {len(model_dirs)}",
+        "members": [{**member, "accuracy": round(member["accuracy"], 4)} for member in metrics["members"]],
+        "num_parameters": sum(run_info["num_parameters"] for run_info in run_infos),
+        "test_accuracy": round(metrics["accuracy"], 4),
+        "test_n": metrics["n"],
+        "members_training_minutes": round(sum(run_info["wall_time_seconds"] for run_info in run_infos) / 60, 1),
+        "evaluation_seconds": round(time.time() - start, 1),
+        "subword_samples": subword_samples,
+        "goal": "test_accuracy >= 0.88 and above the baseline",
+    }
 
 
 def main():
@@ -62,9 +86,18 @@ def main():
     parser.add_argument("--tokenizer", help="an existing tokenizer folder (default: train one on NSMC train)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip_baseline", action="store_true")
+    parser.add_argument("--ensemble", nargs="+", metavar="MODEL_DIR",
+                        help="evaluate these saved classifiers as one ensemble instead of training")
+    parser.add_argument("--subword_samples", type=int, default=0,
+                        help="with --ensemble: test-time augmentation, this many BPE-dropout segmentations per review")
+    parser.add_argument("--eval_subword_dropout", type=float, default=0.2,
+                        help="with --subword_samples: the BPE-dropout rate of those segmentations")
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("give --data_dir (or set HF_SEQ_DATA) to the folder holding nsmc/ratings_{train,test}.txt")
+    for model_dir in args.ensemble or []:
+        if not os.path.isfile(os.path.join(model_dir, "run_info.json")):
+            parser.error(f"--ensemble: {model_dir} is not a finished classifier folder (no run_info.json)")
     nsmc_dir = os.path.join(args.data_dir, "nsmc")
     nsmc = load_nsmc(nsmc_dir)
     print(f"NSMC: {len(nsmc['train'])} train, {len(nsmc['test'])} test; torch {torch.get_num_threads()} threads")
@@ -74,6 +107,16 @@ def main():
         accuracy, seconds = linear_baseline(nsmc)
         results.update(baseline_accuracy=round(accuracy, 4), baseline_seconds=round(seconds, 1))
         print(f"char 1-4-gram TF-IDF + logistic regression: accuracy {accuracy:.4f} in {seconds:.0f} s")
+
+    if args.ensemble:
+        test_file = os.path.join(nsmc_dir, "ratings_test.txt")
+        results.update(ensemble_figures(args.ensemble, test_file, args.max_length, args.subword_samples,
+                                        args.eval_subword_dropout))
+        print(f"{results['model']} from scratch: accuracy {results['test_accuracy']:.4f} on NSMC test "
+              f"({results['members_training_minutes']} min of training, {results['evaluation_seconds']:.0f} s "
+              "to evaluate)")
+        print(json.dumps(results))
+        return
 
     start = time.time()
     if args.tokenizer:

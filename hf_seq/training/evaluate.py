@@ -71,7 +71,7 @@ def evaluate_model(model_dir, test_file, training_args=None, max_length=128, blo
                 probabilities, labels = _class_probabilities(
                     model_dir, test_file, training_args, max_length, subword_samples, subword_dropout
                 )
-                accuracy = (probabilities.argmax(-1) == labels).double().mean().item()
+                accuracy = _accuracy(probabilities, labels)
                 return {"accuracy": accuracy, "n": len(labels), "subword_samples": subword_samples}
             return _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length)
         if subword_samples:
@@ -144,10 +144,9 @@ def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128,
                 model_dir, test_file, training_args, max_length, subword_samples, subword_dropout
             )
             probabilities.append(member_probabilities)
-            accuracy = (member_probabilities.argmax(-1) == labels).double().mean().item()
-            members.append({"model": model_dir, "accuracy": accuracy})
-        predictions = torch.stack(probabilities).mean(dim=0).argmax(-1)
-        metrics = {"accuracy": (predictions == labels).double().mean().item(), "n": len(labels), "members": members}
+            members.append({"model": model_dir, "accuracy": _accuracy(member_probabilities, labels)})
+        ensemble_probabilities = torch.stack(probabilities).mean(dim=0)
+        metrics = {"accuracy": _accuracy(ensemble_probabilities, labels), "n": len(labels), "members": members}
         if subword_samples:
             metrics["subword_samples"] = subword_samples
         return metrics
@@ -173,6 +172,10 @@ def _class_probabilities(model_dir, test_file, training_args, max_length, subwor
     return probabilities / len(encodings), torch.as_tensor(prediction.label_ids)
 
 
+def _accuracy(probabilities, labels):
+    return (probabilities.argmax(-1) == labels).double().mean().item()
+
+
 def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length):
     model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     _, encoded = _read_test_file(test_file, tokenizer, training_args, max_length)
@@ -185,7 +188,7 @@ def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_len
 
 
 def _read_test_file(test_file, tokenizer, training_args, max_length):
-    """An NSMC-format file as a Dataset, and tokenised for a classifier (the main process tokenises and caches first)."""
+    """An NSMC-format file as a Dataset, and tokenised for a classifier (the main process tokenises it first)."""
     with training_args.main_process_first(desc="tokenizing"):
         dataset = load_nsmc_files({"test": test_file})["test"]
         return dataset, encode_for_sequence_classification(dataset, tokenizer, max_length=max_length)

@@ -219,8 +219,8 @@ class WeightAveragingCallback(TrainerCallback):
         if self.resume_checkpoint is not None and state.global_step >= self.first_step:
             path = os.path.join(self.resume_checkpoint, self.FILE_NAME)
             if not os.path.isfile(path):
-                raise ValueError(f"{self.resume_checkpoint} holds no weight average ({self.FILE_NAME}), so this run "
-                                 "cannot go on averaging from it: resume it with the weight_averaging it was saved with")
+                raise ValueError(f"{self.resume_checkpoint} holds no weight average ({self.FILE_NAME}), so this "
+                                 "run cannot go on averaging from it: resume with the weight_averaging it had")
             self.average = load_file(path)
             self.count = state.global_step - self.first_step + 1
 
