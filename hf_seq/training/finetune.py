@@ -156,6 +156,12 @@ def layerwise_parameter_groups(model, learning_rate, layerwise_lr_decay, weight_
     return [groups[key] for key in sorted(groups)]
 
 
+def optimizer_steps(epochs, args, train_dataloader):
+    """How many optimizer steps `epochs` epochs (fractions allowed) of this dataloader make: at least 1."""
+    steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
+    return max(round(epochs * steps_per_epoch), 1)
+
+
 class GradualUnfreezingCallback(TrainerCallback):
     """Gradual unfreezing (ULMFiT): training starts with only the top layer group (the head) trainable, and every
     `epochs_per_group` epochs the next group down joins, down to the embeddings.
@@ -177,8 +183,7 @@ class GradualUnfreezingCallback(TrainerCallback):
         self.steps_per_group = None
 
     def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
-        steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
-        self.steps_per_group = max(round(self.epochs_per_group * steps_per_epoch), 1)
+        self.steps_per_group = optimizer_steps(self.epochs_per_group, args, train_dataloader)
 
     def lowest_trainable_depth(self, global_step):
         return max(self.top_depth - global_step // self.steps_per_group, 0)
@@ -213,15 +218,14 @@ class WeightAveragingCallback(TrainerCallback):
         self.count = 0
 
     def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
-        steps_per_epoch = max(math.ceil(len(train_dataloader) / args.gradient_accumulation_steps), 1)
-        averaging_steps = max(round(self.epochs * steps_per_epoch), 1)
+        averaging_steps = optimizer_steps(self.epochs, args, train_dataloader)
         self.first_step = max(state.max_steps - averaging_steps + 1, 1)
         if self.resume_checkpoint is not None and state.global_step >= self.first_step:
             path = os.path.join(self.resume_checkpoint, self.FILE_NAME)
             if not os.path.isfile(path):
                 raise ValueError(f"{self.resume_checkpoint} holds no weight average ({self.FILE_NAME}), so this "
                                  "run cannot go on averaging from it: resume with the weight_averaging it had")
-            self.average = load_file(path)
+            self.average = {name: tensor.to(self.parameters[name].device) for name, tensor in load_file(path).items()}
             self.count = state.global_step - self.first_step + 1
 
     def on_step_end(self, args, state, control, **kwargs):

@@ -244,6 +244,8 @@ def character_level_copy(tokenizer, dropout):
 
 def test_subword_samples_average_the_probabilities_over_segmentations(tiny_tokenizer, nsmc_dir, tmp_path,
                                                                        monkeypatch):
+    from hf_seq.training.evaluate import _class_probabilities, _evaluation_arguments
+
     test_file = os.path.join(nsmc_dir, "ratings_test.txt")
     with open(test_file, encoding="utf-8") as handle:
         rows = [line.split("\t") for line in handle.read().splitlines()[1:]]
@@ -268,8 +270,6 @@ def test_subword_samples_average_the_probabilities_over_segmentations(tiny_token
     expected = [(probabilities(model_dir, tiny_tokenizer) + 2 * probabilities(model_dir, characters)) / 3
                 for model_dir in model_dirs]
     assert (expected[0].argmax(-1) != probabilities(model_dirs[0], tiny_tokenizer).argmax(-1)).any()
-    from hf_seq.training.evaluate import _class_probabilities, _evaluation_arguments
-
     with _evaluation_arguments(None) as evaluation_arguments:
         averaged, _ = _class_probabilities(model_dirs[0], test_file, evaluation_arguments, 128, subword_samples=2)
     torch.testing.assert_close(averaged, expected[0])
