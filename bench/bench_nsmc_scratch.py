@@ -21,6 +21,7 @@ from transformers import TrainingArguments
 
 from hf_seq.data.nsmc import load_nsmc
 from hf_seq.models.recurrent.configuration_recurrent import POOLINGS
+from hf_seq.training.common import RUN_INFO_NAME
 from hf_seq.training.evaluate import evaluate_ensemble
 from hf_seq.training.finetune import finetune
 from tokenizer_training import train_tokenizer
@@ -45,7 +46,7 @@ def ensemble_figures(model_dirs, test_file, max_length, subword_samples, subword
     """Evaluate saved classifiers as one ensemble; their parameters and training minutes are read from run_info."""
     run_infos = []
     for model_dir in model_dirs:
-        with open(os.path.join(model_dir, "run_info.json"), encoding="utf-8") as handle:
+        with open(os.path.join(model_dir, RUN_INFO_NAME), encoding="utf-8") as handle:
             run_infos.append(json.load(handle))
     start = time.time()
     metrics = evaluate_ensemble(model_dirs, test_file, max_length=max_length, subword_samples=subword_samples,
@@ -96,8 +97,8 @@ def main():
     if not args.data_dir:
         parser.error("give --data_dir (or set HF_SEQ_DATA) to the folder holding nsmc/ratings_{train,test}.txt")
     for model_dir in args.ensemble or []:
-        if not os.path.isfile(os.path.join(model_dir, "run_info.json")):
-            parser.error(f"--ensemble: {model_dir} is not a finished classifier folder (no run_info.json)")
+        if not os.path.isfile(os.path.join(model_dir, RUN_INFO_NAME)):
+            parser.error(f"--ensemble: {model_dir} is not a finished classifier folder (no {RUN_INFO_NAME})")
     nsmc_dir = os.path.join(args.data_dir, "nsmc")
     nsmc = load_nsmc(nsmc_dir)
     print(f"NSMC: {len(nsmc['train'])} train, {len(nsmc['test'])} test; torch {torch.get_num_threads()} threads")
