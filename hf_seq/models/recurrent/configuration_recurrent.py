@@ -2,8 +2,14 @@
 
 One configuration class serves the three cells; `RNNConfig`, `LSTMConfig` and `GRUConfig` only name the cell and
 the `model_type` under which the Auto classes find them.
+
+As transformers' own configs, these are strict dataclasses (`huggingface_hub.dataclasses.strict`): every field is
+checked for its type and range when it is set, at construction or later (`config.dropout = 1.5` raises at once), and
+the rules that tie several fields together (`validate_*` methods) run at construction, before a model is built from
+the config and when it is saved.
 """
 
+from huggingface_hub.dataclasses import as_validated_field, strict
 from transformers import PretrainedConfig
 
 INITIALIZERS = ("uniform", "xavier", "kaiming", "orthogonal")
@@ -12,6 +18,36 @@ NONLINEARITIES = ("tanh", "relu")
 READING_DIRECTIONS = ("forward", "backward")
 
 
+@as_validated_field
+def positive_int(value: int):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be a positive integer, got {value!r}")
+
+
+@as_validated_field
+def probability(value: float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"must be a probability in [0, 1), got {value!r}")
+
+
+@as_validated_field
+def positive_number(value: float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"must be a positive number, got {value!r}")
+
+
+def one_of(choices):
+    """A field validator accepting only `choices`."""
+
+    @as_validated_field
+    def validator(value: str):
+        if value not in choices:
+            raise ValueError(f"must be one of {choices}, got {value!r}")
+
+    return validator
+
+
+@strict
 class RecurrentConfig(PretrainedConfig):
     r"""
     Configuration shared by [`RNNConfig`], [`LSTMConfig`] and [`GRUConfig`]. The defaults give a working small model.
@@ -26,6 +62,8 @@ class RecurrentConfig(PretrainedConfig):
         output_dropout (`float`, defaults to 0.2): dropout on the last layer's outputs, before any head.
         bidirectional (`bool`, defaults to `False`): read the sequence in both directions. Encoder heads only
             (sequence and token classification); a causal LM refuses it, since it would see the future.
+        reading_direction (`str`, defaults to `"forward"`): `"backward"` makes a classifier read each sequence's real
+            tokens from last to first (the backward half of a forward + backward ensemble).
         tie_word_embeddings (`bool`, defaults to `True`): share the input embedding matrix with the LM head. When
             `hidden_size != embedding_size`, a linear projection maps the last hidden state to `embedding_size`
             first, as AWD-LSTM does.
@@ -37,26 +75,26 @@ class RecurrentConfig(PretrainedConfig):
             real token (`"last"`; bidirectional models join the ends of both directions), `"mean"` or `"max"` over
             the real tokens, or all three side by side (`"concat"`, ULMFiT's concat pooling: last, max, mean).
         pad_token_id, bos_token_id, eos_token_id (`int`, optional): special token ids, as in the tokenizer.
-        use_cache (`bool`, defaults to `True`): return the recurrent state as `past_key_values`.
+        use_cache (`bool`, defaults to `True`): return the recurrent state as the cache (`outputs.cache`).
     """
 
     rnn_type = None  # "RNN", "LSTM" or "GRU": the name of the torch.nn module, set by the subclasses
-    keys_to_ignore_at_inference = ["past_key_values"]
+    # Trainer's evaluation skips these output keys: the cache under its name before and after transformers 5.24.
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]
 
-    # The config is a dataclass (transformers 5): each field below is a constructor argument with its default.
-    vocab_size: int = 16000
-    embedding_size: int = 256
-    hidden_size: int = 512
-    num_hidden_layers: int = 2
-    embedding_dropout: float = 0.1
-    dropout: float = 0.2
-    output_dropout: float = 0.2
+    vocab_size: int = positive_int(default=16000)
+    embedding_size: int = positive_int(default=256)
+    hidden_size: int = positive_int(default=512)
+    num_hidden_layers: int = positive_int(default=2)
+    embedding_dropout: float | int = probability(default=0.1)
+    dropout: float | int = probability(default=0.2)
+    output_dropout: float | int = probability(default=0.2)
     bidirectional: bool = False
-    reading_direction: str = "forward"
+    reading_direction: str = one_of(READING_DIRECTIONS)(default="forward")
     tie_word_embeddings: bool = True
-    initializer: str = "uniform"
-    initializer_range: float = 0.1
-    pooling: str = "last"
+    initializer: str = one_of(INITIALIZERS)(default="uniform")
+    initializer_range: float | int = positive_number(default=0.1)
+    pooling: str = one_of(POOLINGS)(default="last")
     pad_token_id: int | None = 0
     bos_token_id: int | None = 2
     eos_token_id: int | list[int] | None = 3
@@ -65,7 +103,6 @@ class RecurrentConfig(PretrainedConfig):
     def __post_init__(self, **kwargs):
         kwargs.setdefault("auto_map", self._auto_map())
         super().__post_init__(**kwargs)
-        self._validate()
 
     @classmethod
     def _auto_map(cls):
@@ -81,48 +118,28 @@ class RecurrentConfig(PretrainedConfig):
             "AutoModelForTokenClassification": f"modeling_recurrent.{prefix}ForTokenClassification",
         }
 
-    def _validate(self):
-        name = type(self).__name__
-        for field in ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: `{field}` must be a positive integer, got {value!r}")
-        for field in ("embedding_dropout", "dropout", "output_dropout"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}: `{field}` must be a probability in [0, 1), got {value!r}")
-        if not isinstance(self.bidirectional, bool):
-            raise ValueError(f"{name}: `bidirectional` must be True or False, got {self.bidirectional!r}")
-        if self.reading_direction not in READING_DIRECTIONS:
-            raise ValueError(
-                f"{name}: `reading_direction` must be one of {READING_DIRECTIONS}, got {self.reading_direction!r}"
-            )
+    def validate_reading_direction(self):
+        """A bidirectional model already reads both ways."""
         if self.bidirectional and self.reading_direction == "backward":
             raise ValueError(
-                f"{name}: a bidirectional model reads both ways already; leave `reading_direction` forward"
+                f"{type(self).__name__}: a bidirectional model reads both ways already; leave `reading_direction` "
+                "forward"
             )
-        if self.initializer not in INITIALIZERS:
-            raise ValueError(f"{name}: `initializer` must be one of {INITIALIZERS}, got {self.initializer!r}")
-        if isinstance(self.initializer_range, bool) or not (
-            isinstance(self.initializer_range, (int, float)) and self.initializer_range > 0
-        ):
-            raise ValueError(f"{name}: `initializer_range` must be a positive number, got {self.initializer_range!r}")
-        if self.rnn_type == "RNN" and self.nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"{name}: `nonlinearity` must be one of {NONLINEARITIES}, got {self.nonlinearity!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"{name}: `pooling` must be one of {POOLINGS}, got {self.pooling!r}")
+
+    def validate_special_token_ids(self):
+        """Special tokens must be ids of the vocabulary (transformers only warns; a wrong id breaks training here)."""
         for field in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, field)
-            if value is None:
-                continue
-            ids = value if isinstance(value, (list, tuple)) else [value]
+            ids = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
             for token_id in ids:
                 if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < self.vocab_size:
                     raise ValueError(
-                        f"{name}: `{field}` must be a token id in [0, vocab_size={self.vocab_size}), got {value!r}"
+                        f"{type(self).__name__}: `{field}` must be a token id in [0, vocab_size={self.vocab_size}), "
+                        f"got {value!r}"
                     )
 
 
+@strict
 class RNNConfig(RecurrentConfig):
     r"""
     Configuration of an Elman RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (or relu).
@@ -135,9 +152,10 @@ class RNNConfig(RecurrentConfig):
     model_type = "hf_seq_rnn"
     rnn_type = "RNN"
 
-    nonlinearity: str = "tanh"
+    nonlinearity: str = one_of(NONLINEARITIES)(default="tanh")
 
 
+@strict
 class LSTMConfig(RecurrentConfig):
     """Configuration of an LSTM language model (gates i, f, g, o; state h and c). See [`RecurrentConfig`]."""
 
@@ -145,6 +163,7 @@ class LSTMConfig(RecurrentConfig):
     rnn_type = "LSTM"
 
 
+@strict
 class GRUConfig(RecurrentConfig):
     """Configuration of a GRU language model (gates r, z, n; state h). See [`RecurrentConfig`]."""
 

@@ -3,8 +3,9 @@
 One implementation serves the three cells, as pytorch/examples' word_language_model does: the cell is chosen by
 name (`nn.RNN`, `nn.LSTM`, `nn.GRU`). Training runs the fused module (cuDNN on a GPU); a single decode step runs the
 cell functions (`torch.lstm_cell`, ...) on the same weights, which is far cheaper than a fused call of length one.
-The recurrent state travels between calls in a `RecurrentCache` under `past_key_values`, so `generate()` costs O(1)
-per new token.
+The recurrent state travels between calls in a `RecurrentCache` (`cache=`, returned as `outputs.cache`), so
+`generate()` costs O(1) per new token. `output_hidden_states=True` and gradient checkpointing run the same weights
+one layer at a time.
 
 The per-cell classes at the end of the file (`LSTMForCausalLM`, ...) only bind the shared classes to their config.
 """
@@ -13,7 +14,8 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.func import functional_call
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import (
@@ -22,18 +24,28 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils.generic import merge_with_config_defaults
 
-from .cache_recurrent import RecurrentCache
+from .cache_recurrent import RecurrentCache, accepts_cache_aliases, cache_of, cache_keyword
 from .configuration_recurrent import GRUConfig, LSTMConfig, RecurrentConfig, RNNConfig
 
 
 class RecurrentPreTrainedModel(PreTrainedModel):
     config_class = RecurrentConfig
+    config: RecurrentConfig
     base_model_prefix = "model"
     main_input_name = "input_ids"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
     _is_stateful = True  # the state cannot be rolled back, so assisted generation is refused
     _no_split_modules = []
+
+    def __init__(self, config: RecurrentConfig, *inputs, **kwargs):
+        # Fields set after construction were checked one by one when set; the rules tying fields together run here,
+        # before any layer is built from them.
+        config.validate()
+        super().__init__(config, *inputs, **kwargs)
 
     @classmethod
     def _supports_default_dynamic_cache(cls):
@@ -86,6 +98,7 @@ class RecurrentPreTrainedModel(PreTrainedModel):
                 init.xavier_uniform_(param)
 
 
+
 def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_length=0):
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
@@ -109,26 +122,82 @@ def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_leng
         raise ValueError("The input sequence is empty (sequence_length 0).")
 
 
+# The keyword arguments transformers may pass any model (`num_items_in_batch`, `output_attentions`, ...).
+KNOWN_MODEL_KWARGS = frozenset(TransformersKwargs.__annotations__)
+
+
+def _reject_unknown_kwargs(model_class, kwargs):
+    """A misspelled argument must fail, not vanish into `**kwargs` (as a renamed cache argument once did)."""
+    unknown = sorted(set(kwargs) - KNOWN_MODEL_KWARGS)
+    if unknown:
+        raise TypeError(f"{model_class.__name__}.forward() got unexpected keyword arguments: {', '.join(unknown)}")
+
+
+def _packed_real_tokens(inputs, attention_mask):
+    """The real tokens of each row moved to the front (keeping their order) and packed, wherever the padding is.
+
+    Returns the packed sequence and the index that puts each compacted position back where its token was.
+    """
+    mask = attention_mask.bool()
+    lengths = mask.sum(dim=1)
+    # A stable sort of "is padding" lists each row's real positions first, in order.
+    order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
+    gather_index = order.unsqueeze(-1)
+    compact = inputs.gather(1, gather_index.expand_as(inputs))
+    packed = pack_padded_sequence(compact, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+    return packed, gather_index
+
+
+def _unpack_to_token_positions(packed_outputs, gather_index, attention_mask):
+    """Undo `_packed_real_tokens` on a layer's outputs: each output back at its token's position, 0 on padding."""
+    mask = attention_mask.bool()
+    compact, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=mask.shape[1])
+    outputs = torch.zeros_like(compact).scatter(1, gather_index.expand_as(compact), compact)
+    return outputs * mask.unsqueeze(-1).to(outputs.dtype)
+
+
+def _keep_initial_state_of_empty_rows(final_state, initial_state, attention_mask):
+    """A row of padding only was run on one dummy position (packing needs length >= 1): give it back its old state."""
+    empty_rows = ~attention_mask.bool().any(dim=1)
+    if not bool(empty_rows.any()):
+        return final_state
+
+    def restore(final, initial):
+        initial = torch.zeros_like(final) if initial is None else initial
+        return torch.where(empty_rows.view(1, -1, 1), initial, final)
+
+    if isinstance(final_state, tuple):
+        initial = initial_state if initial_state is not None else (None, None)
+        return restore(final_state[0], initial[0]), restore(final_state[1], initial[1])
+    return restore(final_state, initial_state)
+
+
 class RecurrentModel(RecurrentPreTrainedModel):
     """Embeddings, then a stack of recurrent layers. Returns the last layer's outputs and the final state."""
 
-    def __init__(self, config):
+    def __init__(self, config: RecurrentConfig):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        rnn_class = getattr(nn, config.rnn_type)  # nn.RNN, nn.LSTM or nn.GRU
-        rnn_kwargs = {"nonlinearity": config.nonlinearity} if config.rnn_type == "RNN" else {}
-        self.rnn = rnn_class(
-            input_size=config.embedding_size,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_hidden_layers,
-            dropout=config.dropout if config.num_hidden_layers > 1 else 0.0,
-            bidirectional=config.bidirectional,
-            batch_first=True,
-            **rnn_kwargs,
-        )
+        self.rnn = getattr(nn, config.rnn_type)(**self._rnn_arguments(config, config.num_hidden_layers))
         self.output_dropout = nn.Dropout(config.output_dropout)
+        self.gradient_checkpointing = False
         self.post_init()
+
+    @staticmethod
+    def _rnn_arguments(config: RecurrentConfig, num_layers: int, input_size: int | None = None) -> dict:
+        """Arguments of `nn.RNN` / `nn.LSTM` / `nn.GRU` for a stack of `num_layers` layers of this config."""
+        arguments = {
+            "input_size": config.embedding_size if input_size is None else input_size,
+            "hidden_size": config.hidden_size,
+            "num_layers": num_layers,
+            "dropout": config.dropout if num_layers > 1 else 0.0,
+            "bidirectional": config.bidirectional,
+            "batch_first": True,
+        }
+        if config.rnn_type == "RNN":
+            arguments["nonlinearity"] = config.nonlinearity
+        return arguments
 
     def get_input_embeddings(self):
         return self.embed_tokens
@@ -136,20 +205,29 @@ class RecurrentModel(RecurrentPreTrainedModel):
     def set_input_embeddings(self, value):
         self.embed_tokens = value
 
+    @merge_with_config_defaults
+    @can_return_tuple
+    @accepts_cache_aliases
     def forward(
         self,
-        input_ids=None,
-        attention_mask=None,
-        past_key_values=None,
-        inputs_embeds=None,
-        use_cache=None,
-        return_dict=None,
-        **kwargs,
-    ):
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: RecurrentCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPast:
+        r"""
+        cache (`RecurrentCache`, *optional*): the state after the tokens already seen; the inputs continue it.
+        output_hidden_states (`bool`, *optional*): also return the embedded inputs and every layer's outputs (both
+            directions side by side when bidirectional). Each layer's final h (and c) is in the returned cache.
+        """
+        _reject_unknown_kwargs(type(self), kwargs)
+        past_length = cache.get_seq_length() if cache is not None else 0
         _validate_inputs(self.config, input_ids, inputs_embeds, attention_mask, past_length)
-        use_cache = use_cache if use_cache is not None else self.config.use_cache
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         if self.config.bidirectional:
             if past_length > 0:
                 raise ValueError("A bidirectional model reads the whole sequence at once: it cannot continue a state.")
@@ -161,37 +239,51 @@ class RecurrentModel(RecurrentPreTrainedModel):
         batch_size, sequence_length = hidden_states.shape[:2]
         if attention_mask is not None:
             attention_mask = attention_mask[:, -sequence_length:]  # the cached positions are in the state already
+            if bool(attention_mask.all()):
+                attention_mask = None  # nothing is padded: take the plain fused path
 
-        initial_state = past_key_values.as_tuple() if past_key_values is not None else None
-        if initial_state is not None and past_key_values.hidden.shape[1] != batch_size:
+        initial_state = cache.as_tuple() if cache is not None else None
+        if initial_state is not None and cache.hidden.shape[1] != batch_size:
             raise ValueError(
-                f"`past_key_values` holds a state for batch size {past_key_values.hidden.shape[1]}, "
+                f"The cache holds a state for batch size {cache.hidden.shape[1]}, "
                 f"but the inputs have batch size {batch_size}"
             )
-        if attention_mask is not None and bool(attention_mask.all()):
-            attention_mask = None  # nothing is padded: take the plain fused path
 
+        checkpointing = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         if sequence_length == 1 and not self.config.bidirectional:
-            hidden_states, final_state = self._single_step(hidden_states[:, 0], initial_state, attention_mask)
+            layer_outputs, final_state = self._single_step(hidden_states[:, 0], initial_state, attention_mask)
+        elif output_hidden_states or checkpointing:
+            layer_outputs, final_state = self._run_layer_by_layer(hidden_states, initial_state, attention_mask)
         elif attention_mask is None:
-            hidden_states, final_state = self.rnn(hidden_states, initial_state)
+            last_layer_outputs, final_state = self.rnn(hidden_states, initial_state)
+            layer_outputs = [last_layer_outputs]
         else:
-            hidden_states, final_state = self._run_padded(hidden_states, attention_mask, initial_state)
-        hidden_states = self.output_dropout(hidden_states)
+            packed, gather_index = _packed_real_tokens(hidden_states, attention_mask)
+            packed_outputs, final_state = self.rnn(packed, initial_state)
+            layer_outputs = [_unpack_to_token_positions(packed_outputs, gather_index, attention_mask)]
+            final_state = _keep_initial_state_of_empty_rows(final_state, initial_state, attention_mask)
+        last_hidden_state = self.output_dropout(layer_outputs[-1])
 
         if use_cache:
-            if past_key_values is None:
-                past_key_values = RecurrentCache()
+            if cache is None:
+                cache = RecurrentCache(self.config.num_hidden_layers, has_cell_state=self.config.rnn_type == "LSTM")
             hidden, cell = final_state if isinstance(final_state, tuple) else (final_state, None)
-            past_key_values.update_state(hidden, cell, sequence_length)
+            cache.update_state(hidden, cell, sequence_length)
         else:
-            past_key_values = None
+            cache = None
 
-        output = BaseModelOutputWithPast(last_hidden_state=hidden_states, past_key_values=past_key_values)
-        return output if return_dict else output.to_tuple()
+        all_hidden_states = None
+        if output_hidden_states:  # as transformers' models: the embedding output first, the returned output last
+            all_hidden_states = (hidden_states, *layer_outputs[:-1], last_hidden_state)
+        return BaseModelOutputWithPast(
+            last_hidden_state=last_hidden_state, hidden_states=all_hidden_states, **cache_keyword(cache)
+        )
 
     def _single_step(self, inputs, initial_state, step_mask):
-        """One position through every layer with the cell functions: h_t = cell(x_t, h_{t-1}) per layer."""
+        """One position through every layer with the cell functions: h_t = cell(x_t, h_{t-1}) per layer.
+
+        Returns each layer's output at this position, shaped (batch, 1, hidden), and the new state.
+        """
         rnn, config = self.rnn, self.config
         batch_size = inputs.shape[0]
         if initial_state is None:
@@ -224,45 +316,78 @@ class RecurrentModel(RecurrentPreTrainedModel):
 
         hidden_out = torch.stack(new_hidden)
         cell_out = torch.stack(new_cell) if is_lstm else None
-        if step_mask is not None:  # a padded step leaves the state as it was
+        layer_outputs = hidden_out
+        if step_mask is not None:  # a padded step leaves the state as it was and outputs zeros
             keep = step_mask[:, -1].bool().view(1, -1, 1)
             hidden_out = torch.where(keep, hidden_out, hidden_in)
             cell_out = torch.where(keep, cell_out, cell_in) if is_lstm else None
-            layer_input = layer_input * keep[0]
+            layer_outputs = layer_outputs * keep
         final_state = (hidden_out, cell_out) if is_lstm else hidden_out
-        return layer_input.unsqueeze(1), final_state
+        return list(layer_outputs.unsqueeze(2).unbind(0)), final_state
 
-    def _run_padded(self, inputs, attention_mask, initial_state):
-        """Run only the real tokens of each row, wherever the padding is (left, right or both).
+    def _run_layer_by_layer(self, inputs, initial_state, attention_mask):
+        """The stack one layer at a time, on the fused module's own weights.
 
-        The real tokens of each row are moved to the front (keeping their order), run as a packed sequence so that
-        padding never touches the state, and the outputs are put back where the tokens were; padding outputs are 0.
+        Gives each layer's outputs (for `output_hidden_states`) and lets gradient checkpointing recompute a layer in
+        the backward pass instead of storing its activations. Padding is handled as in the fused path.
         """
-        mask = attention_mask.bool()
-        lengths = mask.sum(dim=1)
-        sequence_length = inputs.shape[1]
-        # A stable sort of "is padding" lists each row's real positions first, in order.
-        order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
-        gather_index = order.unsqueeze(-1)
-        compact = inputs.gather(1, gather_index.expand_as(inputs))
-        packed = pack_padded_sequence(compact, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        packed_outputs, final_state = self.rnn(packed, initial_state)
-        compact_outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=sequence_length)
-        outputs = torch.zeros_like(compact_outputs).scatter(1, gather_index.expand_as(compact_outputs), compact_outputs)
-        outputs = outputs * mask.unsqueeze(-1).to(outputs.dtype)
+        config = self.config
+        directions = 2 if config.bidirectional else 1
+        is_lstm = config.rnn_type == "LSTM"
+        if initial_state is None:
+            zeros = inputs.new_zeros(config.num_hidden_layers * directions, inputs.shape[0], config.hidden_size)
+            initial_state = (zeros, zeros) if is_lstm else zeros
+        hidden_in, cell_in = initial_state if is_lstm else (initial_state, None)
 
-        empty_rows = lengths == 0
-        if bool(empty_rows.any()):  # a row of padding only: its state stays the initial one
-            def restore(final, initial):
-                initial = torch.zeros_like(final) if initial is None else initial
-                return torch.where(empty_rows.view(1, -1, 1), initial, final)
-
-            if isinstance(final_state, tuple):
-                initial = initial_state if initial_state is not None else (None, None)
-                final_state = (restore(final_state[0], initial[0]), restore(final_state[1], initial[1]))
+        packed, gather_index = (None, None) if attention_mask is None else _packed_real_tokens(inputs, attention_mask)
+        layer_data = inputs if packed is None else packed.data
+        layer_outputs, final_hidden, final_cell = [], [], []
+        for layer in range(config.num_hidden_layers):
+            if layer > 0:  # as nn.LSTM(dropout=...): between layers, not after the last
+                layer_data = nn.functional.dropout(layer_data, config.dropout, self.training)
+            state_rows = slice(layer * directions, (layer + 1) * directions)
+            state = (hidden_in[state_rows], cell_in[state_rows]) if is_lstm else (hidden_in[state_rows],)
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                layer_data, *final = self._gradient_checkpointing_func(
+                    self._run_one_layer, layer, packed, layer_data, *state
+                )
             else:
-                final_state = restore(final_state, initial_state)
-        return outputs, final_state
+                layer_data, *final = self._run_one_layer(layer, packed, layer_data, *state)
+            final_hidden.append(final[0])
+            if is_lstm:
+                final_cell.append(final[1])
+            if packed is None:
+                layer_outputs.append(layer_data)
+            else:
+                layer_packed = PackedSequence(layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+                layer_outputs.append(_unpack_to_token_positions(layer_packed, gather_index, attention_mask))
+
+        final_state = (torch.cat(final_hidden), torch.cat(final_cell)) if is_lstm else torch.cat(final_hidden)
+        if attention_mask is not None:
+            final_state = _keep_initial_state_of_empty_rows(final_state, initial_state, attention_mask)
+        return layer_outputs, final_state
+
+    def _run_one_layer(self, layer, packed, layer_data, *state):
+        """Layer `layer` of the stack on its inputs (a padded batch, or the data of `packed`'s layout).
+
+        A one-layer module of the same kind, built on the meta device (no memory), runs with the stack's weights of
+        that layer swapped in, so the computation is the fused module's own kernel on the same parameters.
+        """
+        config = self.config
+        input_size = config.embedding_size if layer == 0 else config.hidden_size * (2 if config.bidirectional else 1)
+        one_layer = getattr(nn, config.rnn_type)(**self._rnn_arguments(config, 1, input_size), device="meta")
+        suffix = f"_l{layer}"
+        weights = {
+            name.replace(suffix, "_l0"): parameter
+            for name, parameter in self.rnn.named_parameters()
+            if name.endswith(suffix) or name.endswith(f"{suffix}_reverse")
+        }
+        inputs = layer_data if packed is None else PackedSequence(
+            layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+        )
+        outputs, final_state = functional_call(one_layer, weights, (inputs, state if len(state) > 1 else state[0]))
+        outputs = outputs if packed is None else outputs.data
+        return (outputs, *final_state) if isinstance(final_state, tuple) else (outputs, final_state)
 
 
 class RecurrentForCausalLM(RecurrentPreTrainedModel, GenerationMixin):
@@ -270,7 +395,7 @@ class RecurrentForCausalLM(RecurrentPreTrainedModel, GenerationMixin):
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
 
-    def __init__(self, config):
+    def __init__(self, config: RecurrentConfig):
         if config.bidirectional:
             raise ValueError(
                 f"{type(self).__name__} is a causal language model: `bidirectional=True` would let it see the tokens "
@@ -288,31 +413,31 @@ class RecurrentForCausalLM(RecurrentPreTrainedModel, GenerationMixin):
         self.lm_head = nn.Linear(head_input_size, config.vocab_size)
         self.post_init()
 
+    @can_return_tuple
+    @accepts_cache_aliases
     def forward(
         self,
-        input_ids=None,
-        attention_mask=None,
-        past_key_values=None,
-        inputs_embeds=None,
-        labels=None,
-        use_cache=None,
-        return_dict=None,
-        logits_to_keep=0,
-        **kwargs,
-    ):
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: RecurrentCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int = 0,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> CausalLMOutputWithPast:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Token ids to predict; shifted inside (position t predicts label t+1). Positions set to -100 are ignored.
         logits_to_keep (`int`, defaults to 0): compute logits for the last this many positions only (0: all).
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.model(
+        outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
-            return_dict=True,
+            **kwargs,
         )
         hidden_states = outputs.last_hidden_state
         if logits_to_keep:
@@ -325,9 +450,9 @@ class RecurrentForCausalLM(RecurrentPreTrainedModel, GenerationMixin):
         if labels is not None:
             # kwargs may carry `num_items_in_batch` from Trainer, which makes the loss a correct mean across devices.
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
-
-        output = CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=outputs.past_key_values)
-        return output if return_dict else output.to_tuple()
+        return CausalLMOutputWithPast(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, **cache_keyword(cache_of(outputs))
+        )
 
 
 def _pool(hidden_states, attention_mask, pooling, bidirectional):
@@ -380,84 +505,99 @@ def _reverse_real_tokens(tensor, attention_mask):
 class RecurrentClassifierBase(RecurrentPreTrainedModel):
     """What both classification heads share: a recurrent encoder (uni- or bidirectional) and a linear classifier."""
 
-    def __init__(self, config):
+    # The loss is a plain mean over the batch: Trainer must not expect it to be normalised by num_items_in_batch.
+    accepts_loss_kwargs = False
+
+    def __init__(self, config: RecurrentConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.model = RecurrentModel(config)
         self.classifier = nn.Linear(self._classifier_input_size(config), config.num_labels)
         self.post_init()
 
-    def _classifier_input_size(self, config):
+    def _classifier_input_size(self, config: RecurrentConfig) -> int:
         """The size of one position's output: both directions' hidden states side by side when bidirectional."""
         return config.hidden_size * (2 if config.bidirectional else 1)
 
-    def _encode(self, input_ids, attention_mask, inputs_embeds):
-        """The encoder's outputs in reading order, with the attention mask in that order too.
+    def _encode(self, input_ids, attention_mask, inputs_embeds, **kwargs):
+        """The encoder's outputs in reading order, the attention mask in that order too, and the hidden states.
 
         A backward model (`reading_direction="backward"`) reads each sequence's real tokens from last to first: its
-        outputs, and the mask returned, run in that order (pooling reads them as it reads a forward model's).
+        outputs, and the mask returned, run in that order (pooling reads them as it reads a forward model's). The
+        hidden states (with `output_hidden_states=True`) are put back at their tokens' own positions.
         """
-        if self.config.reading_direction == "backward":
+        backward = self.config.reading_direction == "backward"
+        reading_mask = attention_mask
+        if backward:
             if input_ids is not None:
                 input_ids = _reverse_real_tokens(input_ids, attention_mask)
             if inputs_embeds is not None:
                 inputs_embeds = _reverse_real_tokens(inputs_embeds, attention_mask)
             if attention_mask is not None:
-                attention_mask = _reverse_real_tokens(attention_mask, attention_mask)
-        outputs = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            use_cache=False,
-            return_dict=True,
+                reading_mask = _reverse_real_tokens(attention_mask, attention_mask)
+        outputs: BaseModelOutputWithPast = self.model(
+            input_ids=input_ids, attention_mask=reading_mask, inputs_embeds=inputs_embeds, use_cache=False, **kwargs
         )
-        return outputs.last_hidden_state, attention_mask
+        hidden_states = outputs.hidden_states
+        if backward and hidden_states is not None:
+            hidden_states = tuple(_reverse_real_tokens(states, reading_mask) for states in hidden_states)
+        return outputs.last_hidden_state, reading_mask, hidden_states
 
 
 class RecurrentForSequenceClassification(RecurrentClassifierBase):
     """A recurrent encoder, a pooling of its outputs (`config.pooling`) and a linear classifier."""
 
-    def _classifier_input_size(self, config):
+    def _classifier_input_size(self, config: RecurrentConfig) -> int:
         size = super()._classifier_input_size(config)
         return 3 * size if config.pooling == "concat" else size  # last, max and mean side by side
 
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, return_dict=None):
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> SequenceClassifierOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices (or floats for regression).
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        hidden_states, attention_mask = self._encode(input_ids, attention_mask, inputs_embeds)
-        pooled = _pool(hidden_states, attention_mask, self.config.pooling, self.config.bidirectional)
+        last_hidden_state, reading_mask, hidden_states = self._encode(input_ids, attention_mask, inputs_embeds, **kwargs)
+        pooled = _pool(last_hidden_state, reading_mask, self.config.pooling, self.config.bidirectional)
         logits = self.classifier(pooled)
 
         loss = None
         if labels is not None:
             loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config)
-
-        output = SequenceClassifierOutput(loss=loss, logits=logits)
-        return output if return_dict else output.to_tuple()
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
 
 
 class RecurrentForTokenClassification(RecurrentClassifierBase):
     """A recurrent encoder with a linear classifier on every position (many-to-many, e.g. tagging)."""
 
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, return_dict=None):
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> TokenClassifierOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*): a class per position;
             -100 (e.g. on padding) is ignored.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        hidden_states, reading_mask = self._encode(input_ids, attention_mask, inputs_embeds)
+        last_hidden_state, reading_mask, hidden_states = self._encode(input_ids, attention_mask, inputs_embeds, **kwargs)
         if self.config.reading_direction == "backward":  # back to the tokens' own positions, where the labels are
-            hidden_states = _reverse_real_tokens(hidden_states, reading_mask)
-        logits = self.classifier(hidden_states)
+            last_hidden_state = _reverse_real_tokens(last_hidden_state, reading_mask)
+        logits = self.classifier(last_hidden_state)
 
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, config=self.config)
-
-        output = TokenClassifierOutput(loss=loss, logits=logits)
-        return output if return_dict else output.to_tuple()
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
 
 
 # The per-cell classes: the shared implementation bound to each config (and so to its model_type).

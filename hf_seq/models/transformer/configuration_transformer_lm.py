@@ -1,11 +1,61 @@
 """Configuration of the small decoder-only Transformer language model (`model_type="hf_seq_transformer_lm"`)."""
 
+from huggingface_hub.dataclasses import as_validated_field, strict
 from transformers import PretrainedConfig
 from transformers.activations import ACT2FN
 
 POSITION_EMBEDDING_TYPES = ("rotary", "learned")
 POOLINGS = ("last", "mean", "max", "cls")
 
+
+# Copied from hf_seq.models.recurrent.configuration_recurrent.positive_int
+@as_validated_field
+def positive_int(value: int):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be a positive integer, got {value!r}")
+
+
+# Copied from hf_seq.models.recurrent.configuration_recurrent.probability
+@as_validated_field
+def probability(value: float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"must be a probability in [0, 1), got {value!r}")
+
+
+# Copied from hf_seq.models.recurrent.configuration_recurrent.positive_number
+@as_validated_field
+def positive_number(value: float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"must be a positive number, got {value!r}")
+
+
+# Copied from hf_seq.models.recurrent.configuration_recurrent.one_of
+def one_of(choices):
+    """A field validator accepting only `choices`."""
+
+    @as_validated_field
+    def validator(value: str):
+        if value not in choices:
+            raise ValueError(f"must be one of {choices}, got {value!r}")
+
+    return validator
+
+
+@as_validated_field
+def activation_name(value: str):
+    if value not in ACT2FN:
+        raise ValueError(
+            f"must be an activation known to transformers (e.g. 'gelu', 'gelu_new', 'relu', 'silu'), got {value!r}"
+        )
+
+
+@as_validated_field
+def positive_int_or_none(value: int | None):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"must be a positive integer (or None for 4 * hidden_size), got {value!r}")
+
+
+@strict
 
 class TransformerLMConfig(PretrainedConfig):
     r"""
@@ -35,7 +85,7 @@ class TransformerLMConfig(PretrainedConfig):
             real token (`"last"`), the mean or the element-wise maximum over real tokens (`"mean"`, `"max"`), or a
             learned [CLS]-like token appended after the last real token, which attends to the whole sequence (`"cls"`).
         pad_token_id, bos_token_id, eos_token_id (`int`, optional): special token ids, as in the tokenizer.
-        use_cache (`bool`, defaults to `True`): return the key/value cache as `past_key_values`.
+        use_cache (`bool`, defaults to `True`): return the key/value cache (`outputs.cache`).
 
     Example:
 
@@ -46,26 +96,29 @@ class TransformerLMConfig(PretrainedConfig):
     """
 
     model_type = "hf_seq_transformer_lm"
-    keys_to_ignore_at_inference = ["past_key_values"]
 
-    # The config is a dataclass (transformers 5): each field below is a constructor argument with its default.
-    vocab_size: int = 16000
-    hidden_size: int = 384
-    num_hidden_layers: int = 6
-    num_attention_heads: int = 6
-    intermediate_size: int | None = None
-    hidden_act: str = "gelu"
-    max_position_embeddings: int = 1024
-    position_embedding_type: str = "rotary"
-    rope_theta: float = 10000.0
-    layer_norm_eps: float = 1e-5
-    embedding_dropout: float = 0.0
-    attention_dropout: float = 0.0
-    hidden_dropout: float = 0.0
-    classifier_dropout: float = 0.0
-    initializer_range: float = 0.02
+    # Trainer's evaluation skips these output keys: the cache under its name before and after transformers 5.24.
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]
+
+    # A strict dataclass, as transformers' own configs: each field is checked for its type and range whenever it is
+    # set; the rules tying fields together are the `validate_*` methods below.
+    vocab_size: int = positive_int(default=16000)
+    hidden_size: int = positive_int(default=384)
+    num_hidden_layers: int = positive_int(default=6)
+    num_attention_heads: int = positive_int(default=6)
+    intermediate_size: int | None = positive_int_or_none(default=None)
+    hidden_act: str = activation_name(default="gelu")
+    max_position_embeddings: int = positive_int(default=1024)
+    position_embedding_type: str = one_of(POSITION_EMBEDDING_TYPES)(default="rotary")
+    rope_theta: float | int = positive_number(default=10000.0)
+    layer_norm_eps: float = positive_number(default=1e-5)
+    embedding_dropout: float | int = probability(default=0.0)
+    attention_dropout: float | int = probability(default=0.0)
+    hidden_dropout: float | int = probability(default=0.0)
+    classifier_dropout: float | int = probability(default=0.0)
+    initializer_range: float = positive_number(default=0.02)
     tie_word_embeddings: bool = True
-    pooling: str = "last"
+    pooling: str = one_of(POOLINGS)(default="last")
     pad_token_id: int | None = 0
     bos_token_id: int | None = 2
     eos_token_id: int | list[int] | None = 3
@@ -86,25 +139,14 @@ class TransformerLMConfig(PretrainedConfig):
             },
         )
         super().__post_init__(**kwargs)
-        self._validate()
 
-    def _validate(self):
-        """Reject impossible values here, naming the field, rather than deep inside the model."""
+    def validate_attention_heads(self):
+        """The heads split the width evenly; rotary positions rotate pairs of dimensions, so a head size is even."""
         name = type(self).__name__
-        for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                      "max_position_embeddings"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: `{field}` must be a positive integer, got {value!r}")
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"{name}: `hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
                 f"({self.num_attention_heads})"
-            )
-        if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:
-            raise ValueError(
-                f"{name}: `position_embedding_type` must be one of {POSITION_EMBEDDING_TYPES}, "
-                f"got {self.position_embedding_type!r}"
             )
         head_size = self.hidden_size // self.num_attention_heads
         if self.position_embedding_type == "rotary" and head_size % 2 != 0:
@@ -112,30 +154,18 @@ class TransformerLMConfig(PretrainedConfig):
                 f"{name}: rotary positions need an even head size, but `hidden_size` / `num_attention_heads` = "
                 f"{head_size}"
             )
-        if self.hidden_act not in ACT2FN:
-            raise ValueError(
-                f"{name}: `hidden_act` must be an activation known to transformers (e.g. 'gelu', 'gelu_new', "
-                f"'relu', 'silu'), got {self.hidden_act!r}"
-            )
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"{name}: `pooling` must be one of {POOLINGS}, got {self.pooling!r}")
-        for field in ("embedding_dropout", "attention_dropout", "hidden_dropout", "classifier_dropout"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}: `{field}` must be a probability in [0, 1), got {value!r}")
-        for field in ("rope_theta", "layer_norm_eps", "initializer_range"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name}: `{field}` must be a positive number, got {value!r}")
+
+    # Copied from hf_seq.models.recurrent.configuration_recurrent.RecurrentConfig.validate_special_token_ids
+    def validate_special_token_ids(self):
+        """Special tokens must be ids of the vocabulary (transformers only warns; a wrong id breaks training here)."""
         for field in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, field)
-            if value is None:
-                continue
-            ids = value if isinstance(value, (list, tuple)) else [value]
+            ids = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
             for token_id in ids:
                 if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < self.vocab_size:
                     raise ValueError(
-                        f"{name}: `{field}` must be a token id in [0, vocab_size={self.vocab_size}), got {value!r}"
+                        f"{type(self).__name__}: `{field}` must be a token id in [0, vocab_size={self.vocab_size}), "
+                        f"got {value!r}"
                     )
 
 

@@ -26,11 +26,13 @@ from transformers.modeling_outputs import (
     TokenClassifierOutput,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel, slice_logits_to_keep
+from transformers.processing_utils import Unpack
 from transformers.pytorch_utils import Conv1D
-from transformers.utils import can_return_tuple
+from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
+from .cache_transformer_lm import accepts_cache_aliases, cache_keyword, cache_of
 from .configuration_transformer_lm import TransformerLMConfig
 
 
@@ -120,8 +122,8 @@ class TransformerLMAttention(nn.Module):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past_key_values: Cache | None = None,
-        **kwargs,
+        cache: Cache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, seq_length, _ = hidden_states.shape
         qkv = self.qkv_proj(hidden_states).view(batch_size, seq_length, 3, self.num_heads, self.head_dim)
@@ -133,8 +135,8 @@ class TransformerLMAttention(nn.Module):
         else:
             query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (batch, heads, seq, head_dim)
 
-        if past_key_values is not None:  # append this step's keys/values, get the whole history back
-            key, value = past_key_values.update(key, value, self.layer_idx)
+        if cache is not None:  # append this step's keys/values, get the whole history back
+            key, value = cache.update(key, value, self.layer_idx)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
@@ -183,14 +185,14 @@ class TransformerLMDecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past_key_values: Cache | None = None,
-        **kwargs,
+        cache: Cache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         attn_output, _ = self.self_attn(
             self.input_layernorm(hidden_states),
             attention_mask=attention_mask,
             position_embeddings=position_embeddings,
-            past_key_values=past_key_values,
+            cache=cache,
             **kwargs,
         )
         hidden_states = hidden_states + self.dropout(attn_output)
@@ -204,7 +206,7 @@ class TransformerLMPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["TransformerLMDecoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_flex_attn = True
@@ -213,6 +215,12 @@ class TransformerLMPreTrainedModel(PreTrainedModel):
         "hidden_states": TransformerLMDecoderLayer,
         "attentions": TransformerLMAttention,
     }
+
+    def __init__(self, config: TransformerLMConfig, *inputs, **kwargs):
+        # Fields set after construction were checked one by one when set; the rules tying fields together run here,
+        # before any layer is built from them.
+        config.validate()
+        super().__init__(config, *inputs, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -292,25 +300,25 @@ class TransformerLMModel(TransformerLMPreTrainedModel):
 
     @merge_with_config_defaults
     @capture_outputs
+    @accepts_cache_aliases
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPast:
-        past_seen_tokens = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_seen_tokens = cache.get_seq_length() if cache is not None else 0
         _validate_inputs(self.config, input_ids, inputs_embeds, attention_mask, past_seen_tokens)
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
         seq_length = inputs_embeds.shape[1]
 
-        caller_gave_positions = position_ids is not None
         if position_ids is None:
             if attention_mask is not None and attention_mask.ndim == 2:
                 # Count real tokens only, so left padding does not shift the positions (as generate() does).
@@ -322,9 +330,9 @@ class TransformerLMModel(TransformerLMPreTrainedModel):
         hidden_states = inputs_embeds
         position_embeddings = None
         if self.embed_positions is not None:
-            # A learned table has no row past its end: fail clearly instead of indexing out of range.
-            # Positions we derive are at most past + current length - 1, so only the caller's need reading.
-            longest = int(position_ids.max()) + 1 if caller_gave_positions else past_seen_tokens + seq_length
+            # A learned table has no row past its end: fail clearly instead of indexing out of range. Positions count
+            # real tokens only, so left padding does not bring an input closer to the limit.
+            longest = int(position_ids.max()) + 1
             if longest > self.config.max_position_embeddings:
                 raise ValueError(
                     f"The input needs {longest} positions, but this model learned position embeddings for only "
@@ -340,22 +348,19 @@ class TransformerLMModel(TransformerLMPreTrainedModel):
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
             position_ids=position_ids,
+            **cache_keyword(cache),
         )
         for decoder_layer in self.layers:
             hidden_states = decoder_layer(
                 hidden_states,
                 attention_mask=causal_mask,
                 position_embeddings=position_embeddings,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )
         hidden_states = self.norm(hidden_states)
-        return BaseModelOutputWithPast(
-            last_hidden_state=hidden_states,
-            past_key_values=past_key_values if use_cache else None,
-        )
+        return BaseModelOutputWithPast(last_hidden_state=hidden_states, **cache_keyword(cache if use_cache else None))
 
 
 class TransformerLMForCausalLM(TransformerLMPreTrainedModel, GenerationMixin):
@@ -371,23 +376,24 @@ class TransformerLMForCausalLM(TransformerLMPreTrainedModel, GenerationMixin):
         self.post_init()
 
     @can_return_tuple
+    @accepts_cache_aliases
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -401,9 +407,9 @@ class TransformerLMForCausalLM(TransformerLMPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+            **cache_keyword(cache_of(outputs)),
         )
 
 
@@ -456,7 +462,7 @@ class TransformerLMForSequenceClassification(TransformerLMPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> SequenceClassifierOutput:
         _validate_inputs(self.config, input_ids, inputs_embeds, attention_mask, past_seen_tokens=0)
         batch_size, seq_length = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
@@ -517,7 +523,7 @@ class TransformerLMForTokenClassification(TransformerLMPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> TokenClassifierOutput:
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,

@@ -1,6 +1,11 @@
-"""Recurrent configs: valid defaults, a clear ValueError naming the field for each bad value."""
+"""Recurrent configs: valid defaults, and a clear error naming the field for each bad value.
+
+As transformers' own configs, they are strict dataclasses: a bad field raises `StrictDataclassFieldValidationError`
+(at construction or when set later), a bad combination `StrictDataclassClassValidationError`.
+"""
 
 import pytest
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from transformers import AutoConfig, AutoModelForCausalLM
 
 import hf_seq
@@ -45,14 +50,29 @@ def test_model_types_are_distinct():
         ("eos_token_id", -1),
     ],
 )
-def test_bad_values_raise_value_error_naming_the_field(field, value):
-    with pytest.raises(ValueError, match=f"`{field}`"):
+def test_bad_values_raise_an_error_naming_the_field(field, value):
+    error = StrictDataclassClassValidationError if field.endswith("token_id") else StrictDataclassFieldValidationError
+    with pytest.raises(error, match=field):
         hf_seq.LSTMConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field, value", [("dropout", 1.5), ("hidden_size", 0), ("pooling", "median")])
+def test_a_field_set_after_construction_is_checked_when_set(field, value):
+    config = hf_seq.LSTMConfig()
+    with pytest.raises(StrictDataclassFieldValidationError, match=field):
+        setattr(config, field, value)
+
+
+def test_a_bad_combination_set_after_construction_is_refused_before_a_model_is_built():
+    config = hf_seq.LSTMConfig(vocab_size=20, hidden_size=8, embedding_size=8)
+    config.pad_token_id = 50  # a token id outside the vocabulary: only the class rules can see it
+    with pytest.raises(StrictDataclassClassValidationError, match="pad_token_id"):
+        AutoModelForCausalLM.from_config(config)
 
 
 def test_rnn_nonlinearity_is_checked():
     assert hf_seq.RNNConfig(nonlinearity="relu").nonlinearity == "relu"
-    with pytest.raises(ValueError, match="`nonlinearity`"):
+    with pytest.raises(StrictDataclassFieldValidationError, match="nonlinearity"):
         hf_seq.RNNConfig(nonlinearity="sigmoid")
 
 
@@ -60,13 +80,13 @@ def test_a_bad_value_in_a_saved_config_is_refused_on_load(tmp_path):
     hf_seq.GRUConfig().save_pretrained(tmp_path)
     path = tmp_path / "config.json"
     path.write_text(path.read_text().replace('"pooling": "last"', '"pooling": "median"'))
-    with pytest.raises(ValueError, match="`pooling`"):
+    with pytest.raises(StrictDataclassFieldValidationError, match="pooling"):
         AutoConfig.from_pretrained(tmp_path)
 
 
 def test_a_backward_model_cannot_also_be_bidirectional():
     assert hf_seq.GRUConfig(reading_direction="backward").reading_direction == "backward"
-    with pytest.raises(ValueError, match="`reading_direction`"):
+    with pytest.raises(StrictDataclassClassValidationError, match="`reading_direction`"):
         hf_seq.GRUConfig(reading_direction="backward", bidirectional=True)
 
 

@@ -1,7 +1,8 @@
 """TransformerLMConfig: working defaults, a full auto_map, clear errors naming the bad field, JSON round trip."""
 
 import pytest
-from transformers import AutoConfig
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassError
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from hf_seq import TransformerLMConfig
 
@@ -53,12 +54,21 @@ def test_auto_map_names_every_head_for_remote_code():
     ],
 )
 def test_bad_values_raise_naming_the_field(field, value):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(StrictDataclassError, match=field):
         TransformerLMConfig(**{field: value})
 
 
+def test_fields_set_after_construction_are_checked_before_a_model_is_built():
+    config = TransformerLMConfig(vocab_size=50, hidden_size=16, num_attention_heads=2, num_hidden_layers=1)
+    with pytest.raises(StrictDataclassError, match="attention_dropout"):
+        config.attention_dropout = 1.5
+    config.num_attention_heads = 3  # a valid number on its own, but it does not divide hidden_size 16
+    with pytest.raises(StrictDataclassClassValidationError, match="num_attention_heads"):
+        AutoModelForCausalLM.from_config(config)
+
+
 def test_rotary_needs_an_even_head_size():
-    with pytest.raises(ValueError, match="rotary"):
+    with pytest.raises(StrictDataclassClassValidationError, match="rotary"):
         TransformerLMConfig(hidden_size=30, num_attention_heads=2)  # head size 15
     # Learned positions have no such constraint.
     learned = TransformerLMConfig(hidden_size=30, num_attention_heads=2, position_embedding_type="learned")
