@@ -16,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 import hf_seq
+from hf_seq.models.recurrent import cache_of
 
 
 def build(config_class, vocab_size):
@@ -41,12 +42,12 @@ def time_generate(model, prompt, new_tokens, use_cache):
 def time_steps_at(model, position, steps, vocab_size):
     """Seconds per cached single-token step after `position` tokens have been fed."""
     prompt = torch.randint(4, vocab_size, (1, position))
-    cache = model(prompt, use_cache=True).past_key_values
+    cache = cache_of(model(prompt, use_cache=True))
     token = torch.randint(4, vocab_size, (1, 1))
     start = time.perf_counter()
     for _ in range(steps):
-        output = model(token, past_key_values=cache, use_cache=True)
-        cache = output.past_key_values
+        output = model(token, cache=cache, use_cache=True)
+        cache = cache_of(output)
     return (time.perf_counter() - start) / steps
 
 

@@ -118,6 +118,20 @@ class RecurrentConfig(PretrainedConfig):
             "AutoModelForTokenClassification": f"modeling_recurrent.{prefix}ForTokenClassification",
         }
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load a saved config; the shared class reads it as the cell's own class, named by its `model_type`.
+
+        So `RecurrentForCausalLM.from_pretrained(folder)` works as `LSTMForCausalLM.from_pretrained(folder)` does,
+        instead of warning that a `hf_seq_lstm` checkpoint instantiates a model of type ``.
+        """
+        if cls.rnn_type is None:
+            config_dict, _ = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
+            cell_classes = {config_class.model_type: config_class for config_class in cls.__subclasses__()}
+            if config_dict.get("model_type") in cell_classes:
+                return cell_classes[config_dict["model_type"]].from_pretrained(pretrained_model_name_or_path, **kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
     def validate_reading_direction(self):
         """A bidirectional model already reads both ways."""
         if self.bidirectional and self.reading_direction == "backward":

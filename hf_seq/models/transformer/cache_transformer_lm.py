@@ -16,6 +16,7 @@ logger = logging.get_logger(__name__)
 # The name under which the installed transformers passes the cache to `forward` and reads it from the outputs:
 # generate()'s own list of cache names puts it first ("cache" from 5.24, "past_key_values" before).
 CACHE_NAME = ALL_CACHE_NAMES[0]
+# Copied from hf_seq.models.recurrent.cache_recurrent.CACHE_ALIASES
 # Every other name transformers has given a cache (Mamba's `cache_params`, RWKV's `state`, XLNet's `mems`, ...).
 CACHE_ALIASES = ("past_key_values", "cache_params", "state", "mems", "past_buckets_states")
 

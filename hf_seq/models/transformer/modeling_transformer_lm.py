@@ -278,6 +278,19 @@ def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_seen
             )
 
 
+# Copied from hf_seq.models.recurrent.modeling_recurrent.KNOWN_MODEL_KWARGS
+# The keyword arguments transformers may pass any model (`num_items_in_batch`, `output_attentions`, ...).
+KNOWN_MODEL_KWARGS = frozenset(TransformersKwargs.__annotations__)
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._reject_unknown_kwargs
+def _reject_unknown_kwargs(model_class, kwargs):
+    """A misspelled argument must fail, not vanish into `**kwargs` (as a renamed cache argument once did)."""
+    unknown = sorted(set(kwargs) - KNOWN_MODEL_KWARGS)
+    if unknown:
+        raise TypeError(f"{model_class.__name__}.forward() got unexpected keyword arguments: {', '.join(unknown)}")
+
+
 class TransformerLMModel(TransformerLMPreTrainedModel):
     """The decoder stack without a head: embeddings -> blocks -> final layer norm."""
 
@@ -311,6 +324,7 @@ class TransformerLMModel(TransformerLMPreTrainedModel):
         use_cache: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPast:
+        _reject_unknown_kwargs(type(self), kwargs)
         past_seen_tokens = cache.get_seq_length() if cache is not None else 0
         _validate_inputs(self.config, input_ids, inputs_embeds, attention_mask, past_seen_tokens)
         if inputs_embeds is None:

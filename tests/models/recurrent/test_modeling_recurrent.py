@@ -15,6 +15,7 @@ from transformers import (
 
 import hf_seq
 from hf_seq import RecurrentCache
+from hf_seq.models.recurrent.cache_recurrent import CACHE_NAME
 from tests.support.remote_code import run_without_hf_seq
 
 VOCAB = 50
@@ -384,3 +385,118 @@ def test_bad_inputs_raise_clear_errors():
     cache = model(random_ids(2, 3)).past_key_values
     with pytest.raises(ValueError, match="batch size"):
         model(random_ids(3, 1), past_key_values=cache)
+
+
+# --- output_hidden_states, gradient checkpointing, the cache's layers -------------------------------------------------
+
+
+def padded_batch():
+    input_ids = random_ids(3, 7)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, :3] = 0  # left padding
+    attention_mask[2, 5:] = 0  # right padding
+    return input_ids.masked_fill(attention_mask == 0, PAD), attention_mask
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["unidirectional", "bidirectional"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_hidden_states_are_the_embeddings_then_every_layer_and_reproduce_the_fused_output(cell, bidirectional):
+    model = make_model(AutoModel, cell, num_hidden_layers=3, bidirectional=bidirectional)
+    input_ids, attention_mask = padded_batch()
+    with torch.no_grad():
+        fused = model(input_ids, attention_mask=attention_mask)
+        outputs = model(input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    directions = 2 if bidirectional else 1
+    assert fused.hidden_states is None
+    assert len(outputs.hidden_states) == 1 + 3
+    assert outputs.hidden_states[0].shape == (3, 7, 12)  # the embedding output
+    for layer_output in outputs.hidden_states[1:]:
+        assert layer_output.shape == (3, 7, 16 * directions)
+        assert torch.all(layer_output[attention_mask == 0] == 0)  # padding has no output
+    torch.testing.assert_close(outputs.hidden_states[-1], fused.last_hidden_state, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(outputs.last_hidden_state, fused.last_hidden_state, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_each_layer_output_is_the_next_layers_input(cell):
+    """Layer k's hidden states, fed to a one-layer model holding layer k+1's weights, give layer k+1's states."""
+    model = make_model(AutoModel, cell, num_hidden_layers=2)
+    input_ids = random_ids(2, 6)
+    with torch.no_grad():
+        hidden_states = model(input_ids, output_hidden_states=True).hidden_states
+        second_layer = getattr(torch.nn, model.config.rnn_type)(
+            16, 16, batch_first=True, **({"nonlinearity": model.config.nonlinearity} if cell.startswith("rnn") else {})
+        )
+        second_layer.load_state_dict(
+            {name.replace("_l1", "_l0"): value for name, value in model.rnn.state_dict().items() if "_l1" in name}
+        )
+        expected, _ = second_layer(hidden_states[1])
+    torch.testing.assert_close(hidden_states[2], expected, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_head_returns_hidden_states_and_a_decode_step_returns_them_too(cell):
+    input_ids, attention_mask = padded_batch()
+    for auto_class, overrides in [
+        (AutoModelForCausalLM, {}),
+        (AutoModelForSequenceClassification, {"bidirectional": True}),
+        (AutoModelForTokenClassification, {"reading_direction": "backward"}),
+    ]:
+        model = make_model(auto_class, cell, **overrides)
+        with torch.no_grad():
+            outputs = model(input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        assert len(outputs.hidden_states) == 3, auto_class.__name__
+        as_tuple = model(input_ids, attention_mask=attention_mask, output_hidden_states=True, return_dict=False)
+        assert isinstance(as_tuple, tuple) and len(as_tuple[-1]) == 3
+    model = make_model(AutoModelForCausalLM, cell)
+    with torch.no_grad():
+        prefix = model(input_ids[:, :-1], use_cache=True)
+        step = model(input_ids[:, -1:], cache=getattr(prefix, CACHE_NAME), output_hidden_states=True)
+        full = model(input_ids, output_hidden_states=True)
+    for step_states, full_states in zip(step.hidden_states, full.hidden_states):
+        torch.testing.assert_close(step_states[:, -1], full_states[:, -1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(cell):
+    input_ids, attention_mask = padded_batch()
+    labels = input_ids.masked_fill(attention_mask == 0, -100)
+    gradients = {}
+    for checkpointing in (False, True):
+        model = make_model(AutoModelForCausalLM, cell, num_hidden_layers=3).train()
+        assert model.supports_gradient_checkpointing
+        if checkpointing:
+            model.activation_checkpointing_enable()
+            assert model.model.gradient_checkpointing
+        loss = model(input_ids, attention_mask=attention_mask, labels=labels).loss
+        loss.backward()
+        gradients[checkpointing] = (loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()})
+    torch.testing.assert_close(gradients[True][0], gradients[False][0])
+    assert gradients[True][1].keys() == gradients[False][1].keys()
+    for name, gradient in gradients[False][1].items():
+        torch.testing.assert_close(gradients[True][1][name], gradient, atol=1e-6, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_cache_looks_like_transformers_caches_to_its_callers(cell):
+    model = make_model(AutoModelForCausalLM, cell, num_hidden_layers=3)
+    input_ids = random_ids(2, 4)
+    cache = getattr(model(input_ids, use_cache=True), CACHE_NAME)
+    is_lstm = cell == "lstm"
+    assert len(cache) == len(cache.layers) == 3
+    assert cache.is_linear == [True] * 3 and cache.is_sliding == [False] * 3
+    assert cache.get_seq_length() == 4 and not cache.is_compileable
+    for layer_idx in range(3):
+        hidden = cache.get_recurrent_state(layer_idx, 0)
+        assert hidden.shape == (2, 16)
+        torch.testing.assert_close(hidden, cache.hidden[layer_idx])
+        if is_lstm:
+            torch.testing.assert_close(cache.get_recurrent_state(layer_idx, 1), cache.cell[layer_idx])
+    # Beam search's reordering goes through the layers, as for transformers' own caches.
+    before = cache.hidden.clone()
+    cache.reorder_cache(torch.tensor([1, 1]))
+    torch.testing.assert_close(cache.hidden, before[:, [1, 1]])
+    cache.batch_repeat_interleave(2)
+    assert cache.hidden.shape == (3, 4, 16)
+    cache.reset()
+    assert cache.hidden is None and cache.get_seq_length() == 0
