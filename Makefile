@@ -43,8 +43,10 @@ test: $(VENV)/.installed
 test-lowest: $(LOWEST)/.installed
 	$(LOWEST)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-newest:
-	test -x $(NEWEST)/bin/python || { $(call make_venv,$(NEWEST)); }
+$(NEWEST)/bin/python:
+	$(call make_venv,$(NEWEST))
+
+test-newest: $(NEWEST)/bin/python
 	$(NEWEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
 	$(NEWEST)/bin/python -m pip list 2>/dev/null | grep -i -E '^(transformers|tokenizers|datasets|accelerate|huggingface.hub) '
 	$(NEWEST)/bin/python -m pytest $(PYTEST_ARGS)

@@ -105,11 +105,15 @@ def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_leng
     if input_ids is not None:
         if input_ids.dim() != 2:
             raise ValueError(f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}")
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-            raise ValueError(
-                f"`input_ids` holds ids outside the vocabulary [0, {config.vocab_size}): "
-                f"min {int(input_ids.min())}, max {int(input_ids.max())}. Was the model built for this tokenizer?"
-            )
+        # The range check reads the ids back from the device: done on a call's first step (no cache yet), where a
+        # wrong tokenizer shows, not on every decode step, and never while compiling (it would break the graph).
+        if input_ids.numel() and past_length == 0 and not torch.compiler.is_compiling():
+            smallest, largest = torch.stack(torch.aminmax(input_ids)).tolist()  # one read-back, not two
+            if smallest < 0 or largest >= config.vocab_size:
+                raise ValueError(
+                    f"`input_ids` holds ids outside the vocabulary [0, {config.vocab_size}): min {smallest}, "
+                    f"max {largest}. Was the model built for this tokenizer?"
+                )
     shape = tuple((input_ids if input_ids is not None else inputs_embeds).shape[:2])
     # As in transformers' models, the mask may cover the cached positions too (generate passes it that way).
     allowed = {shape, (shape[0], past_length + shape[1])}

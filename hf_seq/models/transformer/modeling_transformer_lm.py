@@ -253,7 +253,9 @@ def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_seen
     if input_ids is not None:
         if input_ids.dim() != 2:
             raise ValueError(f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}")
-        if input_ids.numel():
+        # The range check reads the ids back from the device: done on a call's first step (no cache yet), where a
+        # wrong tokenizer shows, not on every decode step, and never while compiling (it would break the graph).
+        if input_ids.numel() and past_seen_tokens == 0 and not torch.compiler.is_compiling():
             smallest, largest = torch.stack(torch.aminmax(input_ids)).tolist()  # one read-back, not two
             if smallest < 0 or largest >= config.vocab_size:
                 raise ValueError(
@@ -333,6 +335,7 @@ class TransformerLMModel(TransformerLMPreTrainedModel):
             cache = DynamicCache(config=self.config)
         seq_length = inputs_embeds.shape[1]
 
+        caller_gave_positions = position_ids is not None
         if position_ids is None:
             if attention_mask is not None and attention_mask.ndim == 2:
                 # Count real tokens only, so left padding does not shift the positions (as generate() does).
@@ -345,8 +348,11 @@ class TransformerLMModel(TransformerLMPreTrainedModel):
         position_embeddings = None
         if self.embed_positions is not None:
             # A learned table has no row past its end: fail clearly instead of indexing out of range. Positions count
-            # real tokens only, so left padding does not bring an input closer to the limit.
-            longest = int(position_ids.max()) + 1
+            # real tokens only, so left padding does not bring an input closer to the limit. The exact count needs a
+            # read-back from the device, paid for the caller's positions, or when the padded length passes the limit.
+            longest = past_seen_tokens + seq_length
+            if caller_gave_positions or longest > self.config.max_position_embeddings:
+                longest = int(position_ids.max()) + 1
             if longest > self.config.max_position_embeddings:
                 raise ValueError(
                     f"The input needs {longest} positions, but this model learned position embeddings for only "

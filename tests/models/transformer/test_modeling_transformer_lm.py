@@ -433,3 +433,14 @@ def test_remote_code_loads_without_hf_seq(tmp_path):
         torch.tensor(input_ids), max_new_tokens=4, min_new_tokens=4, do_sample=False
     )
     assert result["generated"] == expected_generation.tolist()
+
+
+def test_left_padding_does_not_count_toward_the_learned_position_limit():
+    model = make_model(TransformerLMForCausalLM, position_embedding_type="learned")
+    real = random_ids(1, MAX_POSITIONS)
+    padded = torch.cat([torch.full((1, 3), PAD), real], dim=1)
+    mask = torch.cat([torch.zeros(1, 3, dtype=torch.long), torch.ones_like(real)], dim=1)
+    with torch.no_grad():
+        alone = model(real).logits
+        left_padded = model(padded, attention_mask=mask).logits  # MAX_POSITIONS + 3 columns, MAX_POSITIONS real
+    torch.testing.assert_close(left_padded[:, 3:], alone, atol=1e-5, rtol=1e-5)
