@@ -46,8 +46,10 @@ test-lowest: $(LOWEST)/.installed
 $(NEWEST)/bin/python:
 	$(call make_venv,$(NEWEST))
 
+# The upgrade keeps the torch that TORCH_SPEC installed (eagerly upgraded, it would become a CUDA build of several GB).
 test-newest: $(NEWEST)/bin/python
-	$(NEWEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(NEWEST)/bin/python -c "import torch; print('torch==' + torch.__version__)" > $(NEWEST)/torch-constraint.txt
+	$(NEWEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -c $(NEWEST)/torch-constraint.txt -e ".[dev]"
 	$(NEWEST)/bin/python -m pip list 2>/dev/null | grep -i -E '^(transformers|tokenizers|datasets|accelerate|huggingface.hub) '
 	$(NEWEST)/bin/python -m pytest $(PYTEST_ARGS)
 
@@ -56,7 +58,7 @@ test-matrix: test-lowest test-newest
 # Record the newest releases as the tested versions, once the whole suite has passed on them.
 lock: test-newest
 	{ grep '^#' constraints/tested.txt; \
-	  $(NEWEST)/bin/python -m pip freeze --exclude-editable | grep -v -i -E '^(hf-seq|torch|nvidia-|triton)' | sort -f; \
+	  $(NEWEST)/bin/python -m pip freeze --exclude-editable | grep -v -i -E '^(hf-seq|torch|nvidia-|cuda-|triton)' | sort -f; \
 	} > constraints/tested.txt.new
 	mv constraints/tested.txt.new constraints/tested.txt
 

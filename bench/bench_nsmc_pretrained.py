@@ -227,6 +227,7 @@ def pretrain_language_model(args, tokenizer_dir, reviews_dir, name):
     )
     run = pretrain(
         training_args,
+        overwrite_output_dir=True,  # a rerun of a recipe replaces its scratch folder under runs/
         train_file=os.path.join(reviews_dir, "train.txt"),
         validation_file=os.path.join(reviews_dir, "valid.txt"),
         tokenizer=tokenizer_dir,
@@ -350,6 +351,7 @@ def finetune_classifier(args, tokenizer_dir, nsmc, lm_dir=None):
     run = finetune(
         training_args,
         tokenizer_dir,
+        overwrite_output_dir=True,  # a rerun of a recipe replaces its scratch folder under runs/
         model=lm_dir,
         dataset=nsmc,
         model_type=args.family,

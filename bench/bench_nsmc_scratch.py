@@ -150,6 +150,7 @@ def main():
     run = finetune(
         training_args,
         tokenizer,
+        overwrite_output_dir=True,  # a rerun of a recipe replaces its scratch folder under runs/
         dataset=nsmc,
         model_type=args.cell,
         config_overrides={

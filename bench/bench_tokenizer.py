@@ -8,15 +8,21 @@ Claims checked:
   3. NFC vs NFKC: tokens per review and what NFKC changes (compatibility jamo such as ㅋ and ㅠ).
   4. Batch-encode throughput of the whole train corpus: our AutoTokenizer-loaded tokenizer vs the raw backend
      and sentencepiece.
+  5. Start-up: `hf-seq train-tokenizer` in a fresh process, start-up included, costs at most 1.2x a fresh Python
+     process training with raw `tokenizers` (goal <= 1.2), and `hf-seq --help` takes under 1 s. The command is run
+     as `python -m hf_seq_cli`, what the installed `hf-seq` script runs once pyproject.toml points it there; the
+     installed script is timed too.
 
 Usage:
   .venv/bin/python bench/bench_tokenizer.py [--data_dir DIR] [--vocab_size 16000] [--threads N] [--repeats 2]
+                                            [--only_startup]
 DIR defaults to $HF_SEQ_DATA, else ../shared/data next to the repository. Timings are the best of `--repeats`
 interleaved runs (the machine may be shared); tokenizers and sentencepiece get the same number of threads.
 """
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +40,7 @@ def parse_args():
     parser.add_argument("--min_frequency", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="for tokenizers and sentencepiece alike")
     parser.add_argument("--repeats", type=int, default=3, help="timed training runs per trainer (best is kept)")
+    parser.add_argument("--only_startup", action="store_true", help="measure claim 5 only")
     return parser.parse_args()
 
 
@@ -115,6 +122,73 @@ def timed_with_cpu(function):
     return time.perf_counter() - start_wall, time.process_time() - start_cpu, result
 
 
+# Claim 5's baseline: train_raw_tokenizers in a fresh interpreter, start-up included (argv: docs file, output file).
+RAW_TRAINING_PROCESS = """
+import sys
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+tokenizer.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace("\u2581", " "), normalizers.Strip()])
+tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+tokenizer.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace()])
+special_tokens = ["<pad>", "<unk>", "<s>", "</s>"] + [f"<0x{byte:02X}>" for byte in range(256)]
+trainer = trainers.BpeTrainer(vocab_size=int(sys.argv[3]), min_frequency=int(sys.argv[4]),
+                              special_tokens=special_tokens, show_progress=False)
+tokenizer.train([sys.argv[1]], trainer=trainer)
+tokenizer.save(sys.argv[2])
+"""
+
+
+def timed_process(command):
+    """Wall-clock seconds of a command run to completion in a fresh process (its output discarded)."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPOSITORY)
+    return time.perf_counter() - start
+
+
+def measure_startup(train_path, docs_file, workdir):
+    """Claim 5: the command line's cost over raw tokenizers, start-up included, and `hf-seq --help`."""
+    command = [sys.executable, "-m", "hf_seq_cli"]
+    settings = ["--vocab_size", str(ARGS.vocab_size), "--min_frequency", str(ARGS.min_frequency), "--overwrite"]
+    processes = {
+        "raw tokenizers, fresh process": [sys.executable, "-c", RAW_TRAINING_PROCESS, str(docs_file),
+                                          str(workdir / "raw_process.json"), str(ARGS.vocab_size),
+                                          str(ARGS.min_frequency)],
+        "hf-seq train-tokenizer": [*command, "train-tokenizer", "--train_files", str(docs_file),
+                                   "--output_dir", str(workdir / "cli"), *settings],
+        "hf-seq train-tokenizer --text_column": [*command, "train-tokenizer", "--train_files", str(train_path),
+                                                 "--text_column", "document", "--output_dir",
+                                                 str(workdir / "cli_tsv"), *settings],
+    }
+    helps = {"hf-seq --help (python -m hf_seq_cli)": [*command, "--help"]}
+    installed_script = Path(sys.executable).with_name("hf-seq")
+    if installed_script.is_file():
+        helps[f"hf-seq --help ({installed_script})"] = [str(installed_script), "--help"]
+    times = {name: [] for name in (*processes, *helps)}
+    raw_in_process = []
+    for repeat in range(ARGS.repeats):
+        order = list(processes) if repeat % 2 == 0 else list(reversed(processes))
+        for name in order:
+            times[name].append(timed_process(processes[name]))
+        seconds, _ = timed(train_raw_tokenizers, docs_file, workdir / "raw_in_process.json")
+        raw_in_process.append(seconds)
+        for name, help_command in helps.items():
+            times[name].append(timed_process(help_command))
+    best = {name: min(values) for name, values in times.items()}
+    raw_process, cli = best["raw tokenizers, fresh process"], best["hf-seq train-tokenizer"]
+    same_vocab = (Tokenizer.from_file(str(workdir / "raw_process.json")).get_vocab()
+                  == Tokenizer.from_file(str(workdir / "cli" / "tokenizer.json")).get_vocab())
+    print("\n== Start-up: the command line vs raw tokenizers (wall seconds, best of %d) ==" % ARGS.repeats)
+    for name, values in times.items():
+        print(f"{name:>52}: {best[name]:6.2f} s   (runs: {', '.join(f'{value:.2f}' for value in values)})")
+    print(f"{'raw tokenizers, train() call only':>52}: {min(raw_in_process):6.2f} s")
+    print(f"hf-seq train-tokenizer / raw tokenizers process  = {cli / raw_process:.3f}  (goal <= 1.2)")
+    print(f"hf-seq train-tokenizer / raw train() call only   = {cli / min(raw_in_process):.3f}")
+    print(f"hf-seq train-tokenizer --text_column / raw process = "
+          f"{best['hf-seq train-tokenizer --text_column'] / raw_process:.3f}  (reads the TSV with datasets)")
+    print(f"hf-seq --help: {best['hf-seq --help (python -m hf_seq_cli)']:.3f} s  (goal < 1 s)")
+    print(f"the command and raw tokenizers learned the same vocabulary: {same_vocab}")
+
+
 def tokens_per_review(tokenizer, documents):
     encoded = tokenizer(documents, add_special_tokens=False)["input_ids"]
     return sum(map(len, encoded)) / len(documents), encoded
@@ -135,6 +209,9 @@ def main():
         workdir = Path(workdir)
         docs_file = workdir / "nsmc_train_documents.txt"
         docs_file.write_text("\n".join(train_documents) + "\n", encoding="utf-8")
+        if ARGS.only_startup:
+            measure_startup(train_path, docs_file, workdir)
+            return
 
         # 1. Training time, interleaved so that load changes on a shared machine hit every trainer alike.
         times = {"ours": [], "raw tokenizers": [], "sentencepiece": []}
@@ -239,6 +316,9 @@ def main():
         for name in list(encoders)[1:]:
             seconds, cpu_seconds = encode_seconds[name]
             print(f"ours throughput / {name} = {seconds / ours_seconds:.3f} wall, {cpu_seconds / ours_cpu:.3f} CPU")
+
+        # 5. Start-up, last: the other figures do not wait for it.
+        measure_startup(train_path, docs_file, workdir)
 
 if __name__ == "__main__":
     main()

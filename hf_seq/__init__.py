@@ -1,8 +1,9 @@
 """hf-seq: recurrent and small Transformer language models as first-class Hugging Face models.
 
 Importing this package registers every model family with the transformers Auto classes, so
-`AutoConfig`, `AutoModel`, `AutoModelForCausalLM`, `AutoModelForSequenceClassification` and
-`AutoModelForTokenClassification` build and load them like any model in transformers.
+`AutoConfig`, `AutoModel`, `AutoModelForCausalLM`, `AutoModelForSequenceClassification`,
+`AutoModelForTokenClassification` and (for the recurrent encoder-decoder) `AutoModelForSeq2SeqLM` build and load them
+like any model in transformers.
 """
 
 from transformers import (
@@ -31,6 +32,14 @@ from .models.recurrent import (
     RNNForTokenClassification,
     RNNModel,
 )
+from .models.seq2seq_rnn import (
+    Seq2SeqRNNCache,
+    Seq2SeqRNNConfig,
+    Seq2SeqRNNForConditionalGeneration,
+    Seq2SeqRNNModel,
+    register_seq2seq_rnn,
+)
+from .models.word2vec import Word2VecConfig, Word2VecModel, register_word2vec
 from .models.transformer import (
     TransformerLMConfig,
     TransformerLMForCausalLM,
@@ -68,3 +77,5 @@ _register_family(
     TransformerLMForSequenceClassification,
     TransformerLMForTokenClassification,
 )
+register_seq2seq_rnn()
+register_word2vec()

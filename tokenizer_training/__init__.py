@@ -6,7 +6,7 @@ saved so that `AutoTokenizer.from_pretrained(folder)` returns a `PreTrainedToken
     config = hf_seq.LSTMConfig(**model_config_kwargs(tokenizer), hidden_size=512)
 """
 
-from .corpus import check_text_files, iter_dataset_texts, load_text_column
+from .corpus import BYTE_ORDER_MARK, check_text_files, check_utf8_text, iter_dataset_texts, load_text_column
 from .normalization import NORMALIZATIONS, build_normalizer
 from .saving import TRAINING_INFO_FILE, save_tokenizer
 from .train import (
@@ -21,6 +21,7 @@ from .train import (
 
 __all__ = [
     "ALGORITHMS",
+    "BYTE_ORDER_MARK",
     "BYTE_TOKENS",
     "NORMALIZATIONS",
     "SPECIAL_TOKEN_IDS",
@@ -28,6 +29,7 @@ __all__ = [
     "build_normalizer",
     "build_tokenizer",
     "check_text_files",
+    "check_utf8_text",
     "iter_dataset_texts",
     "load_text_column",
     "minimum_vocab_size",

@@ -9,13 +9,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from datasets.exceptions import DatasetGenerationError
-
 # How `load_text_column` reads a file, by extension. Anything else (.tsv, .txt such as NSMC's ratings_train.txt)
 # is read as tab-separated values with quoting off: NSMC documents contain unbalanced quotes.
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 _CHUNK_BYTES = 1 << 20
+
+# U+FEFF: some editors write it at the start of UTF-8 files. It is not text: a file holding only it is empty.
+BYTE_ORDER_MARK = "\ufeff"
 
 
 def check_text_files(files: Iterable[str | os.PathLike]) -> list[Path]:
@@ -35,14 +36,19 @@ def check_text_files(files: Iterable[str | os.PathLike]) -> list[Path]:
             raise FileNotFoundError(f"Training file not found: {path}")
         if not path.is_file():
             raise ValueError(f"Training file {path} is not a regular file.")
-        corpus_has_text = _check_utf8(path) or corpus_has_text
+        corpus_has_text = check_utf8_text(path) or corpus_has_text
     if not corpus_has_text:
         raise ValueError(f"Empty corpus: the training files {[str(p) for p in paths]} contain no non-blank text.")
     return paths
 
 
-def _check_utf8(path: Path) -> bool:
-    """Decode `path` strictly as UTF-8 in chunks; return whether it holds any non-whitespace character."""
+def check_utf8_text(path: str | os.PathLike, description: str = "Training file") -> bool:
+    """Decode `path` strictly as UTF-8 in chunks; return whether it holds any text (a character other than
+    whitespace and the byte-order mark U+FEFF, so a file holding only a BOM counts as empty).
+
+    Raises `ValueError` for a byte that is not UTF-8, naming the file (as "`description` path"), the byte, its
+    offset and line, and how to convert the file.
+    """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     has_text = False
     bytes_before_chunk = 0
@@ -58,11 +64,11 @@ def _check_utf8(path: Path) -> bool:
                 offset = bytes_before_chunk - pending_bytes + error.start
                 line = newlines_before_chunk + error.object[: error.start].count(b"\n") + 1
                 raise ValueError(
-                    f"Training file {path} is not UTF-8 text: invalid byte 0x{error.object[error.start]:02x} "
+                    f"{description} {path} is not UTF-8 text: invalid byte 0x{error.object[error.start]:02x} "
                     f"at byte offset {offset} (line {line}). "
                     "Convert it to UTF-8 first (e.g. `iconv -f cp949 -t utf-8`)."
                 ) from None
-            has_text = has_text or bool(text.strip())
+            has_text = has_text or bool(text.replace(BYTE_ORDER_MARK, "").strip())
             if not chunk:
                 return has_text
             bytes_before_chunk += len(chunk)
@@ -83,6 +89,10 @@ def load_text_column(files: Iterable[str | os.PathLike], text_column: str):
     table_format = formats.pop()
     data_files = [str(path) for path in paths]
 
+    # Imported here, not at the top: `datasets` takes about a second to import, and training on plain text files
+    # (what `hf-seq train-tokenizer` does by default) never needs it.
+    from datasets.exceptions import DatasetGenerationError
+
     # datasets writes an Arrow cache while loading; keep it out of the user's cache folder.
     with tempfile.TemporaryDirectory(prefix="hf-seq-tokenizer-data-") as cache_dir:
         try:
@@ -102,7 +112,7 @@ def _load_table(data_files: list[str], table_format: str, text_column: str, cach
 
     if table_format in ("csv", "tsv"):
         for path in data_files:
-            _check_header_has_column(Path(path), text_column, delimiter="," if table_format == "csv" else "\t")
+            _check_table_file(Path(path), text_column, delimiter="," if table_format == "csv" else "\t")
         return datasets.load_dataset(
             "csv",
             data_files=data_files,
@@ -121,15 +131,33 @@ def _load_table(data_files: list[str], table_format: str, text_column: str, cach
     )
 
 
-def _check_header_has_column(path: Path, text_column: str, delimiter: str) -> None:
-    with open(path, encoding="utf-8", newline="") as handle:
+def _check_table_file(path: Path, text_column: str, delimiter: str) -> None:
+    """Fail, naming the file (and line), when its header lacks `text_column`, it has no rows, or (TSV, read with
+    quoting off, so one line is one row) a row has another number of fields than the header."""
+    # utf-8-sig: a byte-order mark before the header is not part of the first column's name.
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         header_line = handle.readline()
-    if delimiter == "\t":
-        header = header_line.rstrip("\r\n").split("\t")
-    else:
-        header = next(csv.reader([header_line]), [])
-    if text_column not in header:
-        raise ValueError(f"Column {text_column!r} not found in the header of {path}; available columns: {header}.")
+        if delimiter == "\t":
+            header = header_line.rstrip("\r\n").split("\t")
+        else:
+            header = next(csv.reader([header_line]), [])
+        if text_column not in header:
+            raise ValueError(f"Column {text_column!r} not found in the header of {path}; available columns: {header}.")
+        rows = 0
+        for line_number, line in enumerate(handle, start=2):
+            if not line.strip("\r\n"):
+                continue  # pandas skips blank lines
+            rows += 1
+            field_count = line.count("\t") + 1
+            if delimiter == "\t" and field_count != len(header):
+                raise ValueError(
+                    f"{path} line {line_number} has {field_count} tab-separated fields, the header "
+                    f"{len(header)} ({', '.join(header)}): replace the tab inside the text by a space."
+                )
+            if delimiter != "\t":
+                break  # a CSV row may span lines (quoted line breaks): pandas checks its fields
+    if rows == 0:
+        raise ValueError(f"{path} has a header but no rows: add one text per line below the header.")
 
 
 def iter_dataset_texts(dataset, text_column: str, batch_size: int = 1000) -> Iterator[str]:

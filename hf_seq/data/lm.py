@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from datasets import Dataset, Features, IterableDataset, List, Value, load_dataset
 
+from tokenizer_training import check_utf8_text
+
 
 # The column every tokenised example has (naming it lets a streaming dataset know its columns before reading).
 TOKENIZED_FEATURES = Features({"input_ids": List(Value("int32"))})
@@ -38,6 +40,10 @@ def load_text_files(data_files, streaming=False, cache_dir=None):
     for split, path in data_files.items():
         if not os.path.isfile(path):
             raise FileNotFoundError(f"text file for split {split!r} not found: {path}")
+        # Read through once here: datasets reports a byte that is not UTF-8 without the file's name or line, and an
+        # empty file as "corresponds to no data" (a corpus larger than memory is still only streamed, not held).
+        if not check_utf8_text(path, description="Text file"):
+            raise ValueError(f"{path} has no text (no line holds anything but spaces): give one document per line")
     # Naming the features lets a streaming dataset know its columns before reading a line.
     features = Features({"text": Value("string")})
     return load_dataset("text", data_files=data_files, streaming=streaming, features=features, cache_dir=cache_dir)

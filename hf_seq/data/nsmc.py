@@ -9,8 +9,10 @@ come out as "" rather than NaN/None. The result has the schema the Hub dataset `
 import csv
 import os
 
-from datasets.exceptions import DatasetGenerationError
 from datasets import ClassLabel, DatasetDict, Features, Value, load_dataset
+from datasets.exceptions import DatasetGenerationError
+
+from tokenizer_training import BYTE_ORDER_MARK
 
 NSMC_LABEL_NAMES = ["negative", "positive"]
 NSMC_FEATURES = Features(
@@ -33,15 +35,51 @@ def sample_data_path(file_name):
 
 
 def _check_nsmc_file(path):
-    """Fail early, naming the file, when it is missing or is not in NSMC format (a header `id document label`)."""
+    """Fail early, naming the file and line, when it is missing or not in NSMC format: UTF-8, the tab-separated header
+    `id document label`, then at least one row of three fields whose label is 0 or 1.
+
+    The rows are read here, in Python, because datasets' CSV reader reports a bad row as a pandas or pyarrow error
+    without the file's name (or not at all, for an empty file). A blank line is skipped, as that reader does.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"NSMC file not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\r\n").split("\t")
-    if header != NSMC_HEADER:
+    expected = "\t".join(NSMC_HEADER)
+    rows = 0
+    with open(path, "rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            line = _decode_line(path, raw_line, line_number).rstrip("\r\n")
+            if line_number == 1:
+                header = line.removeprefix(BYTE_ORDER_MARK).split("\t")
+                if header != NSMC_HEADER:
+                    raise ValueError(f"{path} is not an NSMC-format file: expected the tab-separated header "
+                                     f"{NSMC_HEADER}, found {header}")
+                continue
+            if not line:
+                continue
+            fields = line.split("\t")
+            if len(fields) != len(NSMC_HEADER):
+                raise ValueError(
+                    f"{path} line {line_number} has {len(fields)} tab-separated fields, expected 3 ({expected}): "
+                    "replace a tab inside a review by a space"
+                )
+            if fields[2] not in ("0", "1"):
+                raise ValueError(f"{path} line {line_number}: label {fields[2]!r} is not 0 or 1 (0 negative, "
+                                 "1 positive)")
+            rows += 1
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path} is empty: an NSMC file starts with the header {expected!r}, then one review a line")
+    if rows == 0:
+        raise ValueError(f"{path} has no rows: below the header {expected!r}, give one review per line")
+
+
+def _decode_line(path, raw_line, line_number):
+    try:
+        return raw_line.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise ValueError(
-            f"{path} is not an NSMC-format file: expected the tab-separated header {NSMC_HEADER}, found {header}"
-        )
+            f"{path} is not UTF-8 text: invalid byte 0x{raw_line[error.start]:02x} on line {line_number}. "
+            "Convert it to UTF-8 first (e.g. `iconv -f cp949 -t utf-8`)."
+        ) from None
 
 
 def load_nsmc_files(data_files, cache_dir=None):

@@ -1,5 +1,8 @@
 """Argument dataclasses of the `hf-seq` training commands, parsed with `HfArgumentParser` next to
-`TrainingArguments`, so every Trainer flag works on the command line as users know it."""
+`TrainingArguments`, so every Trainer flag works on the command line as users know it.
+
+`overwrite_output_dir` was a TrainingArguments flag until transformers 5 removed it; it lives here now, with the
+meaning hf-seq gives it (a non-empty output_dir is emptied first, never written into as it is)."""
 
 from dataclasses import dataclass, field
 
@@ -25,6 +28,12 @@ class PretrainArguments:
     bptt: int = field(default=35, metadata={"help": "Window length of the tbptt loop (steps of backpropagation)."})
     streaming: bool = field(default=False, metadata={"help": "Read the corpus lazily (needs --max_steps)."})
     dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset id to record in run_info.json."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace what a non-empty output_dir holds (it is emptied first)."}
+    )
+    allow_tokenizer_mismatch: bool = field(
+        default=False, metadata={"help": "Continue a model folder with another tokenizer than it was trained with."}
+    )
 
 
 @dataclass
@@ -57,6 +66,12 @@ class FinetuneArguments:
     )
     weight_averaging: float = field(
         default=0.0, metadata={"help": "Keep the mean of the weights over the last this many epochs (SWA)."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace what a non-empty output_dir holds (it is emptied first)."}
+    )
+    allow_tokenizer_mismatch: bool = field(
+        default=False, metadata={"help": "Fine-tune a model folder with another tokenizer than it was trained with."}
     )
 
 

@@ -13,7 +13,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..data.nsmc import load_nsmc, sample_data_path
-from .common import write_json_atomically
+from .common import check_positive_int, write_json_atomically
 from .evaluate import generate_text
 from .finetune import finetune
 from .pretrain import pretrain
@@ -29,6 +29,17 @@ def _write_model_card(model_dir, repo_id):
     card.save(os.path.join(model_dir, "README.md"))
 
 
+def _check_demo_settings(vocab_size, lm_epochs, classifier_epochs, hidden_size, embedding_size, num_threads):
+    """Raise ValueError, naming the setting, before any work (a bad one would otherwise fail minutes in)."""
+    for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size), ("embedding_size", embedding_size)):
+        check_positive_int(name, value)
+    for name, value in (("lm_epochs", lm_epochs), ("classifier_epochs", classifier_epochs)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a number of epochs > 0, got {value!r}")
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0:
+        raise ValueError(f"num_threads must be a whole number >= 0 (0: torch's default), got {num_threads!r}")
+
+
 def run_demo(output_dir="runs/demo", vocab_size=4000, lm_epochs=5.0, classifier_epochs=3.0, hidden_size=256,
              embedding_size=128, seed=42, overwrite=False, disable_tqdm=False, num_threads=1):
     """Run the demo pipeline and return its figures; the folders land in output_dir only once all is done.
@@ -40,6 +51,7 @@ def run_demo(output_dir="runs/demo", vocab_size=4000, lm_epochs=5.0, classifier_
     """
     from tokenizer_training import train_tokenizer
 
+    _check_demo_settings(vocab_size, lm_epochs, classifier_epochs, hidden_size, embedding_size, num_threads)
     output_dir = os.path.abspath(output_dir)
     if num_threads:
         torch.set_num_threads(num_threads)

@@ -7,10 +7,8 @@ import tempfile
 
 import torch
 from transformers import (
-    AutoConfig,
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
-    AutoTokenizer,
     DataCollatorForLanguageModeling,
     DataCollatorWithPadding,
     GenerationConfig,
@@ -20,19 +18,21 @@ from transformers import (
 
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
 from ..data.nsmc import NSMC_HEADER, load_nsmc_files
-from .common import is_recurrent, reads_backward
+from .common import is_recurrent, load_saved_model, load_tokenizer, read_model_config, reads_backward
 from .finetune import encode_for_sequence_classification, with_bpe_dropout
 from .metrics import argmax_logits, perplexity, sequence_classification_metrics
 from .tbptt import evaluate_streams, make_accelerator
 
 
 def _is_nsmc_file(path):
-    with open(path, encoding="utf-8") as handle:
+    # A byte-order mark is not part of the header; a byte that is not UTF-8 is reported, with its line, by the
+    # reader of whichever kind of file this turns out to be.
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
         return handle.readline().rstrip("\r\n").split("\t") == NSMC_HEADER
 
 
-def _architecture(model_dir):
-    config = AutoConfig.from_pretrained(model_dir)
+def _architecture(model_dir, trust_remote_code=False):
+    config, _ = read_model_config(model_dir, trust_remote_code=trust_remote_code)
     architectures = getattr(config, "architectures", None) or []
     if not architectures:
         raise ValueError(f"{model_dir}/config.json names no architecture: cannot tell which head to load")
@@ -40,7 +40,7 @@ def _architecture(model_dir):
 
 
 def evaluate_model(model_dir, test_file, training_args=None, max_length=128, block_size=128, bptt=35, stateful=None,
-                   subword_samples=0, subword_dropout=0.1):
+                   subword_samples=0, subword_dropout=0.1, trust_remote_code=False):
     """Evaluate a saved model on a file and return its metrics as a dict.
 
     - An NSMC-format file (header `id document label`) and a sequence classifier: `{"accuracy", "n"}`, computed
@@ -54,26 +54,32 @@ def evaluate_model(model_dir, test_file, training_args=None, max_length=128, blo
       `stateful=False`, as independent blocks of `block_size` tokens.
 
     `training_args` (optional) sets batch size, device and precision; `per_device_eval_batch_size` is the number of
-    streams per process in the stateful case.
+    streams per process in the stateful case. A folder whose model_type is not hf-seq's or transformers' own is
+    refused unless `trust_remote_code` (its Python files would run).
     """
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"model folder not found: {model_dir}")
     if not os.path.isfile(test_file):
         raise FileNotFoundError(f"test file not found: {test_file}")
     _check_subword_samples(subword_samples, subword_dropout)
-    architecture = _architecture(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    _check_at_least("max_length", max_length, 1)
+    _check_at_least("block_size", block_size, 2)
+    _check_at_least("bptt", bptt, 1)
+    architecture = _architecture(model_dir, trust_remote_code)
+    tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     with _evaluation_arguments(training_args) as training_args:
         if _is_nsmc_file(test_file):
             if not architecture.endswith("ForSequenceClassification"):
                 raise ValueError(f"{test_file} is an NSMC (classification) file but {model_dir} holds a {architecture}")
             if subword_samples:
                 probabilities, labels = _class_probabilities(
-                    model_dir, test_file, training_args, max_length, subword_samples, subword_dropout
+                    model_dir, test_file, training_args, max_length, subword_samples, subword_dropout,
+                    trust_remote_code,
                 )
                 accuracy = _accuracy(probabilities, labels)
                 return {"accuracy": accuracy, "n": len(labels), "subword_samples": subword_samples}
-            return _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length)
+            return _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length,
+                                        trust_remote_code)
         if subword_samples:
             raise ValueError("subword_samples applies to classifiers (an NSMC-format file), not to perplexity")
         if not architecture.endswith("ForCausalLM"):
@@ -81,7 +87,8 @@ def evaluate_model(model_dir, test_file, training_args=None, max_length=128, blo
                 f"{test_file} is a plain text file (perplexity) but {model_dir} holds a {architecture}; "
                 f"a classifier needs an NSMC-format file with the header {NSMC_HEADER}"
             )
-        return _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful)
+        return _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful,
+                                        trust_remote_code)
 
 
 @contextlib.contextmanager
@@ -102,6 +109,11 @@ def _evaluation_arguments(training_args):
         shutil.rmtree(temporary_dir, ignore_errors=True)
 
 
+def _check_at_least(name, value, smallest):
+    if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+        raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}")
+
+
 def _check_subword_samples(subword_samples, subword_dropout):
     if isinstance(subword_samples, bool) or not isinstance(subword_samples, int) or subword_samples < 0:
         raise ValueError(f"subword_samples must be a whole number >= 0, got {subword_samples!r}")
@@ -110,7 +122,7 @@ def _check_subword_samples(subword_samples, subword_dropout):
 
 
 def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128, subword_samples=0,
-                      subword_dropout=0.1):
+                      subword_dropout=0.1, trust_remote_code=False):
     """Evaluate sequence classifiers as one ensemble on an NSMC-format file: their class probabilities averaged.
 
     This is how ULMFiT combines a forward and a backward model. Each member reads the file with its own tokenizer
@@ -128,12 +140,13 @@ def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128,
     if not _is_nsmc_file(test_file):
         raise ValueError(f"an ensemble is evaluated on an NSMC-format file (header {NSMC_HEADER}); {test_file} is not")
     _check_subword_samples(subword_samples, subword_dropout)
+    _check_at_least("max_length", max_length, 1)
     label_sets = {}
     for model_dir in model_dirs:
-        architecture = _architecture(model_dir)
+        architecture = _architecture(model_dir, trust_remote_code)
         if not architecture.endswith("ForSequenceClassification"):
             raise ValueError(f"ensemble members must be sequence classifiers; {model_dir} holds a {architecture}")
-        label_sets[model_dir] = AutoConfig.from_pretrained(model_dir).id2label
+        label_sets[model_dir] = read_model_config(model_dir, trust_remote_code=trust_remote_code)[0].id2label
     if len({tuple(sorted(labels.items())) for labels in label_sets.values()}) > 1:
         raise ValueError(f"ensemble members must predict the same labels; they differ: {label_sets}")
 
@@ -141,7 +154,7 @@ def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128,
         probabilities, members, labels = [], [], None
         for model_dir in model_dirs:
             member_probabilities, labels = _class_probabilities(
-                model_dir, test_file, training_args, max_length, subword_samples, subword_dropout
+                model_dir, test_file, training_args, max_length, subword_samples, subword_dropout, trust_remote_code
             )
             probabilities.append(member_probabilities)
             members.append({"model": model_dir, "accuracy": _accuracy(member_probabilities, labels)})
@@ -152,12 +165,13 @@ def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128,
         return metrics
 
 
-def _class_probabilities(model_dir, test_file, training_args, max_length, subword_samples=0, subword_dropout=0.1):
+def _class_probabilities(model_dir, test_file, training_args, max_length, subword_samples=0, subword_dropout=0.1,
+                         trust_remote_code=False):
     """One classifier's softmax over the file's examples, in file order (Trainer.predict gathers each once), and
     the labels. With `subword_samples`, the mean softmax over the exact segmentation and that many BPE-dropout ones.
     """
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
+    model = load_saved_model(model_dir, AutoModelForSequenceClassification, trust_remote_code=trust_remote_code)
     dataset, encoded = _read_test_file(test_file, tokenizer, training_args, max_length)
     encodings = [encoded]
     if subword_samples:
@@ -176,8 +190,8 @@ def _accuracy(probabilities, labels):
     return (probabilities.argmax(-1) == labels).double().mean().item()
 
 
-def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length):
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length, trust_remote_code=False):
+    model = load_saved_model(model_dir, AutoModelForSequenceClassification, trust_remote_code=trust_remote_code)
     _, encoded = _read_test_file(test_file, tokenizer, training_args, max_length)
     prediction = _predict_classifier(
         model, tokenizer, encoded, training_args,
@@ -201,8 +215,9 @@ def _predict_classifier(model, tokenizer, encoded, training_args, **trainer_kwar
     return trainer.predict(encoded, metric_key_prefix="test")
 
 
-def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful):
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful,
+                             trust_remote_code=False):
+    model = load_saved_model(model_dir, AutoModelForCausalLM, trust_remote_code=trust_remote_code)
     if stateful is None:
         stateful = is_recurrent(model)
     if stateful and not is_recurrent(model):
@@ -238,21 +253,25 @@ def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, blo
 
 
 def generate_text(model_dir, prompts, max_new_tokens=40, do_sample=True, top_k=50, top_p=0.95, temperature=1.0,
-                  num_return_sequences=1, seed=0):
+                  num_return_sequences=1, seed=0, trust_remote_code=False):
     """Continue each prompt with a saved causal LM (`model.generate`); returns the decoded texts, prompt included.
 
     An empty prompt starts from the tokenizer's bos token, i.e. a review from scratch. A backward LM
     (`reading_direction="backward"`) takes the prompt as the end of a text and writes what comes before it, back to
-    the text's bos; the text is returned in reading order.
+    the text's bos; the text is returned in reading order. The folder must hold a causal LM (a classifier has no
+    head that predicts tokens), and its own code runs only with `trust_remote_code`.
     """
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"model folder not found: {model_dir}")
     if isinstance(prompts, str):
         prompts = [prompts]
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    _check_generation_settings(max_new_tokens, do_sample, top_k, top_p, temperature, num_return_sequences)
+    architecture = _architecture(model_dir, trust_remote_code)
+    if not architecture.endswith("ForCausalLM"):
+        raise ValueError(f"{model_dir} holds a {architecture}, which has no language-model head to generate with; "
+                         "give a causal LM folder (one written by hf-seq pretrain)")
+    tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
+    model = load_saved_model(model_dir, AutoModelForCausalLM, trust_remote_code=trust_remote_code)
     model.eval()
     generation_config = GenerationConfig(
         max_new_tokens=max_new_tokens,
@@ -288,6 +307,22 @@ def generate_text(model_dir, prompts, max_new_tokens=40, do_sample=True, top_k=5
             output_ids = output_ids.flip(1)
         texts.extend(tokenizer.batch_decode(output_ids, skip_special_tokens=True))
     return texts
+
+
+def _check_generation_settings(max_new_tokens, do_sample, top_k, top_p, temperature, num_return_sequences):
+    """Refuse settings generate() would ignore, misread or fail on deep inside (each error names the setting)."""
+    _check_at_least("max_new_tokens", max_new_tokens, 1)
+    _check_at_least("num_return_sequences", num_return_sequences, 1)
+    if not do_sample:
+        if num_return_sequences > 1:
+            raise ValueError("num_return_sequences > 1 needs do_sample=True: greedy decoding gives one result")
+        return  # top_k, top_p and temperature apply to sampling only
+    _check_at_least("top_k", top_k, 0)
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1] (the probability mass sampled from; 1 keeps all), got {top_p}")
+    if not temperature > 0.0 or temperature == float("inf"):
+        raise ValueError(f"temperature must be a positive number (1 samples the model's own probabilities), "
+                         f"got {temperature}")
 
 
 def _backward_prompt(input_ids, tokenizer):

@@ -18,18 +18,33 @@ from transformers import (
     TrainerCallback,
     set_seed,
 )
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..data.nsmc import load_nsmc
-from .common import TrainingRun, count_parameters, load_model, load_tokenizer, metrics_for_card
-from .common import training_arguments_record, write_run_info
+from .checkpoints import CheckpointCompleteCallback, checkpoint_dir, resolve_resume_checkpoint
+from .common import (
+    TrainingRun,
+    check_length_fits_positions,
+    check_positive_int,
+    check_tokenizer_matches_model,
+    count_parameters,
+    load_model,
+    load_tokenizer,
+    metrics_for_card,
+    tokenizer_fingerprint,
+    training_args_without_secrets,
+    training_arguments_record,
+    write_run_info,
+)
 from .metrics import argmax_logits, sequence_classification_metrics, token_classification_metrics
-from .pretrain import resume_argument
+from .output_dir import prepare_output_dir
 
 TASKS = ("sequence-classification", "token-classification")
 
 
 def _label_names(dataset, label_column, task):
+    columns = dataset["train"].column_names
+    if label_column not in columns:
+        raise ValueError(f"no column {label_column!r} in the dataset (columns: {columns})")
     feature = dataset["train"].features[label_column]
     if task == "token-classification":
         feature = getattr(feature, "feature", None) or feature  # Sequence(ClassLabel) / List(ClassLabel)
@@ -241,7 +256,7 @@ class WeightAveragingCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         if self.count and state.is_world_process_zero:
-            checkpoint = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+            checkpoint = checkpoint_dir(args.output_dir, state.global_step)
             save_file({name: tensor.contiguous() for name, tensor in self.average.items()},
                       os.path.join(checkpoint, self.FILE_NAME))
 
@@ -293,6 +308,8 @@ def finetune(
     layerwise_lr_decay=1.0,
     gradual_unfreezing=0.0,
     weight_averaging=0.0,
+    overwrite_output_dir=False,
+    allow_tokenizer_mismatch=False,
 ):
     """Fine-tune a classifier with `Trainer` and save it, with its tokenizer and run_info.json, to output_dir.
 
@@ -319,12 +336,18 @@ def finetune(
         weight_averaging: average the weights over the last this many epochs (fractions allowed) and keep the mean
             (SWA): the model saved and evaluated is the average. The weights of the last step are evaluated too
             (`eval_last_step_*` metrics) so the two can be compared. 0 keeps the last step's weights.
+        overwrite_output_dir: empty a non-empty output_dir and train into it; without it (or resume_from_checkpoint)
+            a non-empty output_dir is refused. output_dir may never be, hold or lie in a folder the run reads (so
+            a classifier never replaces the LM it is fine-tuned from).
+        allow_tokenizer_mismatch: fine-tune a model folder with another tokenizer than the one it was trained with
+            (refused by default: the ids would mean other tokens).
 
     Returns:
         A `TrainingRun` whose metrics hold `train_loss` and `eval_accuracy`, `eval_n` (examples evaluated).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    check_positive_int("max_length", max_length)
     if subword_dropout and task != "sequence-classification":
         raise ValueError("subword_dropout applies to sequence classification only")
     if not 0.0 < layerwise_lr_decay <= 1.0:
@@ -336,7 +359,11 @@ def finetune(
     if gradual_unfreezing and training_args.world_size > 1 and not training_args.ddp_find_unused_parameters:
         # DDP waits for a gradient of every parameter it was built with; frozen ones send none.
         raise ValueError("gradual_unfreezing with several processes needs ddp_find_unused_parameters=True")
+    training_args = training_args_without_secrets(training_args)
+    read_paths = {"the model": model, "the tokenizer": tokenizer, "the dataset": dataset}
+    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     tokenizer = load_tokenizer(tokenizer)
+    check_tokenizer_matches_model(model, tokenizer, allow_tokenizer_mismatch)
     dataset_record = [dataset_name] if dataset_name else None
     if dataset is None:
         dataset_record = dataset_record or [{"name": "NSMC sample", "details": "the 4,000 train / 1,000 test reviews "
@@ -365,6 +392,10 @@ def finetune(
     base_model = model if isinstance(model, (str, os.PathLike)) else None
     set_seed(training_args.seed)  # before the model is built: the new head's initial weights are reproducible
     model = load_model(model, auto_class, tokenizer, model_type, config_overrides, **label_kwargs)
+    # A "cls" pooling classifier appends one learned token after the text, which takes a position too.
+    appended_positions = int(task == "sequence-classification" and getattr(model.config, "pooling", None) == "cls")
+    check_length_fits_positions(model.config, max_length, "max_length", extra_positions=appended_positions)
+    prepare_output_dir(training_args, overwrite_output_dir, read_paths)
 
     with training_args.main_process_first(desc="tokenizing"):
         if task == "sequence-classification":
@@ -393,15 +424,12 @@ def finetune(
     )
     if gradual_unfreezing:
         trainer.add_callback(GradualUnfreezingCallback(model, gradual_unfreezing))
-    resume_from_checkpoint = resume_argument(training_args.resume_from_checkpoint)
     weight_averaging_callback = None
     if weight_averaging:
         # The callback reads the average saved in the checkpoint this run resumes from, if any.
-        checkpoint = resume_from_checkpoint
-        if checkpoint is True:
-            checkpoint = get_last_checkpoint(training_args.output_dir)
         weight_averaging_callback = WeightAveragingCallback(model, weight_averaging, checkpoint)
         trainer.add_callback(weight_averaging_callback)
+    trainer.add_callback(CheckpointCompleteCallback())  # the last callback: it marks each checkpoint complete
     if layerwise_lr_decay != 1.0:
         # Trainer's own optimizer choice (`optim`, betas, eps) and weight-decay rule, with one group per layer. Set
         # before train(), this is what passing `optimizers=` does; Trainer still builds the scheduler over it.
@@ -412,7 +440,7 @@ def finetune(
         )
         trainer.optimizer = optimizer_cls(groups, **optimizer_kwargs)
     start_time = time.time()
-    train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
     metrics = dict(train_result.metrics)
     if weight_averaging_callback is not None:
         if eval_dataset is not None:
@@ -447,6 +475,7 @@ def finetune(
                 "weight_averaging": weight_averaging,
             },
             "wall_time_seconds": round(wall_time, 2),
+            "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
         }
         if weight_averaging_callback is not None and eval_dataset is not None:
             record["last_step_metrics"] = metrics_for_card(metrics, eval_split, prefix="eval_last_step_")

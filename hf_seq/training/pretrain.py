@@ -6,23 +6,28 @@ import time
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer, set_seed
 
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
-from .common import TrainingRun, count_parameters, is_recurrent, load_model, load_tokenizer, metrics_for_card
-from .common import reads_backward, training_arguments_record, write_run_info
+from .checkpoints import CheckpointCompleteCallback, resolve_resume_checkpoint
+from .common import (
+    TrainingRun,
+    check_length_fits_positions,
+    check_positive_int,
+    check_tokenizer_matches_model,
+    count_parameters,
+    is_recurrent,
+    load_model,
+    load_tokenizer,
+    metrics_for_card,
+    reads_backward,
+    tokenizer_fingerprint,
+    training_args_without_secrets,
+    training_arguments_record,
+    write_run_info,
+)
 from .metrics import perplexity
+from .output_dir import prepare_output_dir
 from .tbptt import make_accelerator, train_tbptt
 
 LOOPS = ("auto", "trainer", "tbptt")
-
-
-def resume_argument(resume_from_checkpoint):
-    """TrainingArguments' `resume_from_checkpoint` string as `Trainer.train` takes it ("true"/"latest" -> True)."""
-    if resume_from_checkpoint in (None, "", False, "false", "False"):
-        return None
-    if resume_from_checkpoint in (True, "true", "True", "latest"):
-        return True
-    if not os.path.isdir(resume_from_checkpoint):
-        raise FileNotFoundError(f"checkpoint to resume from not found: {resume_from_checkpoint}")
-    return resume_from_checkpoint
 
 
 def _dataset_record(train_file, validation_file, dataset_name):
@@ -54,6 +59,8 @@ def pretrain(
     streaming=False,
     cache_dir=None,
     dataset_name=None,
+    overwrite_output_dir=False,
+    allow_tokenizer_mismatch=False,
 ):
     """Pretrain a causal LM on a text file (one document per line) and save it, with its tokenizer, to output_dir.
 
@@ -71,6 +78,10 @@ def pretrain(
             (tbptt for recurrent models, trainer otherwise).
         streaming: read the corpus lazily (for corpora larger than memory; needs `max_steps`).
         dataset_name: a Hub dataset id to record in run_info.json (default: the file names).
+        overwrite_output_dir: empty a non-empty output_dir and train into it; without it (or resume_from_checkpoint)
+            a non-empty output_dir is refused. output_dir may never be, hold or lie in a folder the run reads.
+        allow_tokenizer_mismatch: continue a model folder with another tokenizer than the one it was trained with
+            (refused by default: the ids would mean other tokens).
 
     Returns:
         A `TrainingRun`; its metrics hold `train_loss` and, with a validation file, `eval_loss` and
@@ -78,27 +89,38 @@ def pretrain(
     """
     if loop not in LOOPS:
         raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+    check_positive_int("block_size", block_size)
+    check_positive_int("bptt", bptt)
     if not os.path.isfile(train_file):
         raise FileNotFoundError(f"training text file not found: {train_file}")
     if validation_file is not None and not os.path.isfile(validation_file):
         raise FileNotFoundError(f"validation text file not found: {validation_file}")
+    training_args = training_args_without_secrets(training_args)
+    read_paths = {"the model": model, "the tokenizer": tokenizer, "the training file": train_file,
+                  "the validation file": validation_file}
     tokenizer = load_tokenizer(tokenizer)
+    check_tokenizer_matches_model(model, tokenizer, allow_tokenizer_mismatch)
     set_seed(training_args.seed)  # before the model is built, so a fresh model's initial weights are reproducible
     model = load_model(model, AutoModelForCausalLM, tokenizer, model_type, config_overrides)
     if loop == "auto":
         loop = "tbptt" if is_recurrent(model) else "trainer"
     if loop == "tbptt" and not is_recurrent(model):
         raise ValueError(f"the tbptt loop carries a recurrent state; {model.config.model_type} has none (use trainer)")
+    if loop == "trainer":
+        check_length_fits_positions(model.config, block_size, "block_size")
+    prepare_output_dir(training_args, overwrite_output_dir, read_paths)
 
     data_files = {"train": train_file, "validation": validation_file}
     run_record = {"datasets": _dataset_record(train_file, validation_file, dataset_name)}
     if loop == "tbptt":
-        return _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record)
+        return _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record,
+                               overwrite_output_dir)
     return _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_size, streaming, cache_dir,
                                   run_record)
 
 
-def _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record):
+def _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record,
+                    overwrite_output_dir):
     accelerator = make_accelerator(training_args)
     # Tokenise once, on the main process first, so the others read datasets' cache instead of racing to write it.
     with accelerator.main_process_first():
@@ -125,10 +147,12 @@ def _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming
         tokenizer=tokenizer,
         accelerator=accelerator,
         run_record=run_record,
+        overwrite_output_dir=overwrite_output_dir,
     )
 
 
 def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_size, streaming, cache_dir, run_record):
+    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     with training_args.main_process_first(desc="tokenizing the corpus"):
         raw = load_text_files(data_files, streaming=streaming, cache_dir=cache_dir)
         blocks = group_into_blocks(tokenize_corpus(raw, tokenizer, reverse=reads_backward(model)), block_size)
@@ -143,8 +167,9 @@ def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_si
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
         processing_class=tokenizer,
     )
+    trainer.add_callback(CheckpointCompleteCallback())  # the last callback: it marks each checkpoint complete
     start_time = time.time()
-    train_result = trainer.train(resume_from_checkpoint=resume_argument(training_args.resume_from_checkpoint))
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
     metrics = dict(train_result.metrics)
     if "validation" in blocks:
         eval_metrics = trainer.evaluate()
@@ -167,6 +192,7 @@ def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_si
             eval_split="validation",
             hyperparameters={**training_arguments_record(training_args), "block_size": block_size},
             wall_time_seconds=round(wall_time, 2),
+            tokenizer_fingerprint=tokenizer_fingerprint(tokenizer),
         )
     # Every process returns only once the model folder is complete (the main process writes it).
     trainer.accelerator.wait_for_everyone()

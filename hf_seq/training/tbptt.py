@@ -26,14 +26,15 @@ from accelerate import Accelerator, InitProcessGroupKwargs
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
-from transformers.trainer_utils import get_last_checkpoint
 
 from ..data.lm import StreamingBPTTBatches, bptt_dataloader
-from ..models.recurrent import RecurrentCache
-from .common import TrainingRun, count_parameters, metrics_for_card, training_arguments_record, write_run_info
+from ..models.recurrent import RecurrentCache, cache_of
+from .checkpoints import checkpoint_dir, checkpoint_folders, mark_checkpoint_complete, resolve_resume_checkpoint
+from .common import TrainingRun, count_parameters, metrics_for_card, tokenizer_fingerprint, training_arguments_record
+from .common import write_run_info
 from .metrics import perplexity
+from .output_dir import prepare_output_dir
 
-CHECKPOINT_PREFIX = "checkpoint"
 LOOP_STATE_NAME = "tbptt_state_rank{rank}.pt"
 
 
@@ -75,8 +76,8 @@ def evaluate_streams(model, token_ids, accelerator, batch_size=10, bptt=35):
     for batch in loader:
         input_ids = batch["input_ids"].to(accelerator.device)
         target_ids = batch["target_ids"].to(accelerator.device)
-        outputs = model(input_ids=input_ids, past_key_values=cache, use_cache=True)
-        cache = outputs.past_key_values
+        outputs = model(input_ids=input_ids, cache=cache, use_cache=True)
+        cache = cache_of(outputs)
         total_loss += _next_token_loss(outputs.logits, target_ids, reduction="sum").double()
         total_tokens += target_ids.numel()
     total_loss = accelerator.reduce(total_loss, reduction="sum")
@@ -88,7 +89,7 @@ def evaluate_streams(model, token_ids, accelerator, batch_size=10, bptt=35):
 
 def _save_checkpoint(accelerator, output_dir, global_step, loop_state, save_total_limit=None):
     """Write `checkpoint-<step>` atomically: everything goes into a temporary folder renamed once complete."""
-    final_dir = os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-{global_step}")
+    final_dir = checkpoint_dir(output_dir, global_step)
     temporary_dir = final_dir + ".tmp"
     if accelerator.is_main_process and os.path.exists(temporary_dir):
         shutil.rmtree(temporary_dir)  # left by a run killed while saving
@@ -97,6 +98,7 @@ def _save_checkpoint(accelerator, output_dir, global_step, loop_state, save_tota
     torch.save(loop_state, os.path.join(temporary_dir, LOOP_STATE_NAME.format(rank=accelerator.process_index)))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        mark_checkpoint_complete(temporary_dir, global_step)  # the one rule of completeness both loops follow
         if os.path.exists(final_dir):
             shutil.rmtree(final_dir)
         os.replace(temporary_dir, final_dir)
@@ -106,24 +108,8 @@ def _save_checkpoint(accelerator, output_dir, global_step, loop_state, save_tota
 
 
 def _delete_old_checkpoints(output_dir, keep):
-    steps = sorted(
-        int(name.rsplit("-", 1)[1])
-        for name in os.listdir(output_dir)
-        if name.startswith(CHECKPOINT_PREFIX + "-") and name.rsplit("-", 1)[1].isdigit()
-    )
-    for step in steps[:-keep]:
-        shutil.rmtree(os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-{step}"), ignore_errors=True)
-
-
-def _resolve_checkpoint(resume_from_checkpoint, output_dir):
-    """`True`/"latest" -> the newest checkpoint in output_dir (None if there is none yet); a path -> that path."""
-    if resume_from_checkpoint in (None, False, "", "false", "False"):
-        return None
-    if resume_from_checkpoint in (True, "true", "True", "latest"):
-        return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
-    if not os.path.isdir(resume_from_checkpoint):
-        raise FileNotFoundError(f"checkpoint to resume from not found: {resume_from_checkpoint}")
-    return resume_from_checkpoint
+    for folder in checkpoint_folders(output_dir)[:-keep]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def train_tbptt(
@@ -135,6 +121,7 @@ def train_tbptt(
     tokenizer=None,
     accelerator=None,
     run_record=None,
+    overwrite_output_dir=False,
 ):
     """Train a recurrent causal LM with truncated BPTT over contiguous streams, and save it to `output_dir`.
 
@@ -150,6 +137,8 @@ def train_tbptt(
         tokenizer: saved with the model when given.
         accelerator: an existing `Accelerator` (default: one made from `training_args`).
         run_record: extra facts for `run_info.json` (data files, tokenizer...).
+        overwrite_output_dir: empty a non-empty output_dir first; without it (or resume_from_checkpoint) a
+            non-empty output_dir is refused.
 
     Returns:
         A `TrainingRun` whose metrics hold `train_loss`, `eval_loss`/`eval_perplexity` (when evaluated),
@@ -185,6 +174,8 @@ def train_tbptt(
         total_steps = math.ceil(args.num_train_epochs * steps_per_epoch)
     if total_steps < 1:
         raise ValueError("nothing to train: the corpus gives no batch (too few tokens for the streams and bptt)")
+    checkpoint = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    prepare_output_dir(args, overwrite_output_dir)
 
     no_decay = [name for name, parameter in model.named_parameters() if parameter.ndim < 2]
     parameter_groups = [
@@ -207,7 +198,6 @@ def train_tbptt(
     train_loss_sum, train_loss_count = 0.0, 0
     tokens_this_run, eval_seconds = 0, 0.0  # for the training throughput (this process, this run only)
     log_history = []
-    checkpoint = _resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     if checkpoint is not None:
         accelerator.load_state(checkpoint)
         loop_state = torch.load(
@@ -217,7 +207,7 @@ def train_tbptt(
         train_loss_sum, train_loss_count = loop_state["train_loss_sum"], loop_state["train_loss_count"]
         log_history = loop_state["log_history"]
         if loop_state["hidden"] is not None:
-            cache = RecurrentCache(
+            cache = RecurrentCache.from_state(
                 hidden=loop_state["hidden"].to(accelerator.device),
                 cell=None if loop_state["cell"] is None else loop_state["cell"].to(accelerator.device),
                 seen_tokens=loop_state["seen_tokens"],
@@ -245,7 +235,7 @@ def train_tbptt(
             input_ids = batch["input_ids"].to(accelerator.device)
             target_ids = batch["target_ids"].to(accelerator.device)
             with accelerator.autocast():
-                outputs = model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+                outputs = model(input_ids=input_ids, cache=cache, use_cache=True)
                 loss = _next_token_loss(outputs.logits, target_ids)
             accelerator.backward(loss)
             if args.max_grad_norm and args.max_grad_norm > 0:
@@ -254,7 +244,7 @@ def train_tbptt(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             # Keep the state, drop its history: the next window starts where this one ended.
-            cache = outputs.past_key_values.detach()
+            cache = cache_of(outputs).detach()
 
             global_step += 1
             step_in_epoch += 1
@@ -367,6 +357,8 @@ def _save_final_model(model, tokenizer, args, metrics, log_history, bptt, train_
         "log_history": log_history,
         "wall_time_seconds": round(train_runtime, 2),
     }
+    if tokenizer is not None:
+        record["tokenizer_fingerprint"] = tokenizer_fingerprint(tokenizer)
     record.update(run_record or {})
     write_run_info(args.output_dir, **record)
 

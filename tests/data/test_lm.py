@@ -124,3 +124,18 @@ def test_bad_inputs_fail_clearly(tmp_path, tiny_tokenizer, text_file):
     with pytest.raises(ValueError, match="column"):
         tokenize_corpus(load_text_files(text_file, cache_dir=str(tmp_path / "cache")), tiny_tokenizer,
                         text_column="document")
+
+
+def test_a_text_file_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    path = tmp_path / "cp949.txt"
+    path.write_bytes("첫 줄\n".encode("utf-8") + "둘째 줄".encode("cp949") + b"\n")
+    with pytest.raises(ValueError, match=r"cp949\.txt is not UTF-8 text.*\(line 2\).*iconv"):
+        load_text_files({"train": str(path)}, cache_dir=str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("content", [b"", b"\n  \n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n\n"])
+def test_a_text_file_without_text_says_so(tmp_path, content):
+    path = tmp_path / "blank.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"blank\.txt has no text"):
+        load_text_files({"test": str(path)}, cache_dir=str(tmp_path / "cache"))

@@ -68,3 +68,35 @@ def test_bad_inputs_fail_clearly(tmp_path):
         load_nsmc_files(str(bad_label), cache_dir=cache_dir)
     with pytest.raises(ValueError, match="is a file"):
         load_nsmc(str(bad_label), cache_dir=cache_dir)
+
+
+def test_a_row_with_an_extra_tab_names_the_file_and_line(tmp_path):
+    extra_tab = write(tmp_path / "tab.txt", TINY_TSV + "105\t탭이\t들어간 리뷰\t1\n")
+    with pytest.raises(ValueError, match=r"tab\.txt line 6 has 4 tab-separated fields.*replace"):
+        load_nsmc_files(str(extra_tab), cache_dir=str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("content", ["id\tdocument\tlabel\n", "\ufeffid\tdocument\tlabel\n", ""])
+def test_a_file_without_rows_says_so(tmp_path, content):
+    path = write(tmp_path / "rows.txt", content)
+    with pytest.raises(ValueError, match=r"rows\.txt (has no rows|is empty)"):
+        load_nsmc_files(str(path), cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "cp949.txt"
+    path.write_bytes(TINY_TSV.encode("utf-8") + "105\t한국어\t1\n".encode("cp949"))
+    with pytest.raises(ValueError, match=r"cp949\.txt is not UTF-8 text.*line 6.*iconv"):
+        load_nsmc_files(str(path), cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_label_other_than_0_or_1_names_the_line(tmp_path):
+    path = write(tmp_path / "label.txt", TINY_TSV + "105\t좋다\tpositive\n")
+    with pytest.raises(ValueError, match=r"label\.txt line 6: label 'positive' is not 0 or 1"):
+        load_nsmc_files(str(path), cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_byte_order_mark_before_the_header_is_read_as_utf8(tmp_path):
+    path = write(tmp_path / "bom.txt", "\ufeff" + TINY_TSV)
+    dataset = load_nsmc_files(str(path), cache_dir=str(tmp_path / "cache"))["test"]
+    assert dataset.column_names == ["id", "document", "label"] and dataset["id"][0] == "101"

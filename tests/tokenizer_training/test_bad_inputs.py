@@ -137,3 +137,31 @@ def test_dataset_dict_is_refused_with_a_hint():
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["영화 좋다"]})})
     with pytest.raises(TypeError, match="DatasetDict pick a split"):
         train_tokenizer(dataset=splits, text_column="text", vocab_size=2000)
+
+
+@pytest.mark.parametrize("content", [b"\xef\xbb\xbf", b"\xef\xbb\xbf\n \n"])
+def test_a_file_holding_only_a_byte_order_mark_is_an_empty_corpus(tmp_path, content):
+    bom_only = tmp_path / "bom.txt"
+    bom_only.write_bytes(content)
+    output_dir = tmp_path / "out"
+    with pytest.raises(ValueError, match="Empty corpus"):
+        train_tokenizer(files=[bom_only], vocab_size=300, output_dir=output_dir)
+    assert_nothing_written(output_dir)
+
+
+def test_a_table_with_a_header_and_no_rows_says_so(tmp_path):
+    header_only = tmp_path / "ratings.txt"
+    header_only.write_text("id\tdocument\tlabel\n", encoding="utf-8")
+    output_dir = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"ratings\.txt has a header but no rows"):
+        train_tokenizer(files=[header_only], text_column="document", vocab_size=300, output_dir=output_dir)
+    assert_nothing_written(output_dir)
+
+
+def test_a_tsv_row_with_an_extra_tab_names_the_line(tmp_path):
+    tsv = tmp_path / "ratings.txt"
+    tsv.write_text("id\tdocument\tlabel\n1\t좋은 영화\t1\n2\t탭이\t들어간 리뷰\t0\n", encoding="utf-8")
+    output_dir = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"ratings\.txt line 3 has 4 tab-separated fields, the header 3"):
+        train_tokenizer(files=[tsv], text_column="document", vocab_size=300, output_dir=output_dir)
+    assert_nothing_written(output_dir)

@@ -1,8 +1,14 @@
 """Helpers shared by the training tests (fixtures live in conftest.py)."""
 
+import os
+import subprocess
+import sys
+
 from transformers import TrainingArguments
 
 import hf_seq
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def tiny_lstm_config(tokenizer, **overrides):
@@ -33,3 +39,22 @@ def training_arguments(output_dir, **overrides):
     }
     settings.update(overrides)
     return TrainingArguments(**settings)
+
+
+def start_worker(script, *arguments):
+    """Run a worker script of this folder in a subprocess, on one thread (OMP_NUM_THREADS=1), its output captured."""
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, script, *map(str, arguments)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(process, timeout=180, returncode=0):
+    """Wait for a worker (killing it past `timeout`), check its exit status, and return its output."""
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"worker did not finish in {timeout} s:\n{output[-3000:]}")
+    assert process.returncode == returncode, output[-3000:]
+    return output

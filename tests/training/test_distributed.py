@@ -54,6 +54,8 @@ def run_bounded(command, env, timeout):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to bound the launched processes")
 def test_two_processes_train_identical_parameters_and_evaluate_each_example_once(tokenizer_dir, nsmc_dir,
                                                                                    text_files, tmp_path):
+    os.makedirs(tmp_path / "classifier")
+    (tmp_path / "classifier" / "stale.json").write_text("{}")  # left by another run: the worker overwrites it
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                WORKER, tokenizer_dir, nsmc_dir, text_files[0], str(tmp_path)]
@@ -66,6 +68,11 @@ def test_two_processes_train_identical_parameters_and_evaluate_each_example_once
     assert {result["rank"] for result in results} == {0, 1}
     assert results[0]["classifier_digest"] == results[1]["classifier_digest"]
     assert results[0]["lm_digest"] == results[1]["lm_digest"]
+    # Emptied once by the main process; each checkpoint marked complete once both ranks had written their part.
+    assert not os.path.exists(tmp_path / "classifier" / "stale.json")
+    for step in (2, 4):
+        checkpoint = tmp_path / "classifier" / f"checkpoint-{step}"
+        assert {"rng_state_0.pth", "rng_state_1.pth", "checkpoint_complete.json"} <= set(os.listdir(checkpoint))
 
     with open(os.path.join(nsmc_dir, "ratings_test.txt"), encoding="utf-8") as handle:
         test_size = len(handle.read().splitlines()) - 1

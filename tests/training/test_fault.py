@@ -2,39 +2,19 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import torch
 from safetensors.torch import load_file
 
+from tests.training.helpers import finish, start_worker
+
 WORKER = os.path.join(os.path.dirname(__file__), "worker_tbptt.py")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def start_worker(tokenizer_dir, train_file, output_dir, *flags):
-    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, WORKER, tokenizer_dir, train_file, str(output_dir), *flags],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-
-
-def finish(process, timeout=180):
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        raise AssertionError(f"worker did not finish in {timeout} s:\n{output[-3000:]}")
-    assert process.returncode == 0, output[-3000:]
-    return output
 
 
 def test_sigkill_then_resume_matches_the_uninterrupted_run(tokenizer_dir, text_files, tmp_path):
-    reference = start_worker(tokenizer_dir, text_files[0], tmp_path / "reference")
-    victim = start_worker(tokenizer_dir, text_files[0], tmp_path / "victim", "--slow")
+    reference = start_worker(WORKER, tokenizer_dir, text_files[0], tmp_path / "reference")
+    victim = start_worker(WORKER, tokenizer_dir, text_files[0], tmp_path / "victim", "--slow")
     try:
         # Kill the slow run once it has written checkpoint-6: it is then mid-way (24 steps) and has work to lose.
         deadline = time.time() + 150
@@ -52,7 +32,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(tokenizer_dir, text_f
     assert not os.path.exists(tmp_path / "victim" / "model.safetensors")  # it really died before the end
     assert not os.path.isdir(tmp_path / "victim" / "checkpoint-24")
 
-    resumed_output = finish(start_worker(tokenizer_dir, text_files[0], tmp_path / "victim", "--resume"))
+    resumed_output = finish(start_worker(WORKER, tokenizer_dir, text_files[0], tmp_path / "victim", "--resume"))
     assert "Resumed from" in resumed_output
     reference_output = finish(reference)
 

@@ -1,8 +1,9 @@
 """Worker for test_distributed.py, started by `torchrun --nproc_per_node 2` with ACCELERATE_USE_CPU=1.
 
 usage: worker_distributed.py TOKENIZER_DIR NSMC_DIR TRAIN_TEXT OUTPUT_DIR
-Each rank fine-tunes a classifier (Trainer, DDP), evaluates it, pretrains a tiny LSTM with the TBPTT loop, and
-writes what it saw to OUTPUT_DIR/rank{RANK}.json: world size, rank, a digest of its parameters, evaluation counts.
+Each rank fine-tunes a classifier (Trainer, DDP; into OUTPUT_DIR/classifier, which it overwrites, with a checkpoint
+every 2 steps), evaluates it, pretrains a tiny LSTM with the TBPTT loop, and writes what it saw to
+OUTPUT_DIR/rank{RANK}.json: world size, rank, a digest of its parameters, evaluation counts.
 """
 
 import hashlib
@@ -35,10 +36,12 @@ common = {"ddp_timeout": 120, "ddp_find_unused_parameters": False}
 
 classifier_dir = os.path.join(output_dir, "classifier")
 classifier = finetune(
-    training_arguments(classifier_dir, max_steps=5, per_device_train_batch_size=8, **common),
+    training_arguments(classifier_dir, max_steps=5, per_device_train_batch_size=8, save_strategy="steps",
+                       save_steps=2, **common),
     tokenizer,
     model=tiny_lstm_config(tokenizer),
     dataset=nsmc_dir,
+    overwrite_output_dir=True,
 )
 test_metrics = evaluate_model(
     classifier_dir,
