@@ -94,8 +94,9 @@ def pretrain(argv):
     from hf_seq.training import PretrainArguments
     from hf_seq.training import pretrain as run_pretrain
 
-    args, training_args = _parse("pretrain", pretrain.__doc__, (PretrainArguments, TrainingArguments), argv,
-                                output_dir_required=True)
+    args, training_args, remote_code = _parse(
+        "pretrain", pretrain.__doc__, (PretrainArguments, TrainingArguments, RemoteCodeArguments), argv, output_dir_required=True
+    )
     try:
         run = run_pretrain(
             training_args,
@@ -112,6 +113,7 @@ def pretrain(argv):
             dataset_name=args.dataset_name,
             overwrite_output_dir=args.overwrite_output_dir,
             allow_tokenizer_mismatch=args.allow_tokenizer_mismatch,
+            trust_remote_code=remote_code.trust_remote_code,
         )
     except (ValueError, OSError) as error:
         raise CommandError("pretrain", error) from None
@@ -126,8 +128,9 @@ def finetune(argv):
     from hf_seq.training import FinetuneArguments
     from hf_seq.training import finetune as run_finetune
 
-    args, training_args = _parse("finetune", finetune.__doc__, (FinetuneArguments, TrainingArguments), argv,
-                                output_dir_required=True)
+    args, training_args, remote_code = _parse(
+        "finetune", finetune.__doc__, (FinetuneArguments, TrainingArguments, RemoteCodeArguments), argv, output_dir_required=True
+    )
     tokenizer = args.tokenizer or args.model_name_or_path
     if tokenizer is None:
         raise CommandError("finetune", "give --tokenizer (or --model_name_or_path, whose tokenizer is used)")
@@ -151,6 +154,7 @@ def finetune(argv):
             weight_averaging=args.weight_averaging,
             overwrite_output_dir=args.overwrite_output_dir,
             allow_tokenizer_mismatch=args.allow_tokenizer_mismatch,
+            trust_remote_code=remote_code.trust_remote_code,
         )
     except (ValueError, OSError) as error:
         raise CommandError("finetune", error) from None

@@ -124,11 +124,19 @@ def untrusted_model(models, tmp_path):
     return model_dir, marker
 
 
-@pytest.mark.parametrize("command", [["evaluate", "--test_file", TEXT_FILE], ["generate"]])
-def test_a_folder_s_code_never_runs_without_trust_remote_code(untrusted_model, capsys, monkeypatch, command):
+@pytest.mark.parametrize("command", [["evaluate", "--model", "{model}", "--test_file", TEXT_FILE],
+                                     ["generate", "--model", "{model}"],
+                                     ["pretrain", "--model_name_or_path", "{model}", "--train_file", TEXT_FILE,
+                                      "--tokenizer", "{model}", "--output_dir", "{out}", "--max_steps", "1"],
+                                     ["finetune", "--model_name_or_path", "{model}", "--output_dir", "{out}",
+                                      "--max_steps", "1"]],
+                         ids=["evaluate", "generate", "pretrain", "finetune"])
+def test_a_folder_s_code_never_runs_without_trust_remote_code(untrusted_model, capsys, monkeypatch, tmp_path,
+                                                              command):
     model_dir, marker = untrusted_model
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # were there a question, this would answer yes
-    status, _, err = run([command[0], "--model", str(model_dir), *command[1:]], capsys)
+    argv = [part.format(model=model_dir, out=tmp_path / "out") for part in command]
+    status, _, err = run(argv, capsys)
     assert_one_line_error(status, err, "someone_elses_lstm", "--trust_remote_code")
     assert "[y/N]" not in err and not marker.exists()
 

@@ -310,6 +310,7 @@ def finetune(
     weight_averaging=0.0,
     overwrite_output_dir=False,
     allow_tokenizer_mismatch=False,
+    trust_remote_code=False,
 ):
     """Fine-tune a classifier with `Trainer` and save it, with its tokenizer and run_info.json, to output_dir.
 
@@ -341,6 +342,8 @@ def finetune(
             a classifier never replaces the LM it is fine-tuned from).
         allow_tokenizer_mismatch: fine-tune a model folder with another tokenizer than the one it was trained with
             (refused by default: the ids would mean other tokens).
+        trust_remote_code: load a model or tokenizer folder whose model_type is neither hf-seq's nor transformers'
+            by running the Python files it holds (refused by default; only for folders you trust).
 
     Returns:
         A `TrainingRun` whose metrics hold `train_loss` and `eval_accuracy`, `eval_n` (examples evaluated).
@@ -362,7 +365,7 @@ def finetune(
     training_args = training_args_without_secrets(training_args)
     read_paths = {"the model": model, "the tokenizer": tokenizer, "the dataset": dataset}
     checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    tokenizer = load_tokenizer(tokenizer)
+    tokenizer = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
     check_tokenizer_matches_model(model, tokenizer, allow_tokenizer_mismatch)
     dataset_record = [dataset_name] if dataset_name else None
     if dataset is None:
@@ -391,7 +394,9 @@ def finetune(
         auto_class = AutoModelForTokenClassification
     base_model = model if isinstance(model, (str, os.PathLike)) else None
     set_seed(training_args.seed)  # before the model is built: the new head's initial weights are reproducible
-    model = load_model(model, auto_class, tokenizer, model_type, config_overrides, **label_kwargs)
+    model = load_model(
+        model, auto_class, tokenizer, model_type, config_overrides, trust_remote_code=trust_remote_code, **label_kwargs
+    )
     # A "cls" pooling classifier appends one learned token after the text, which takes a position too.
     appended_positions = int(task == "sequence-classification" and getattr(model.config, "pooling", None) == "cls")
     check_length_fits_positions(model.config, max_length, "max_length", extra_positions=appended_positions)

@@ -61,6 +61,7 @@ def pretrain(
     dataset_name=None,
     overwrite_output_dir=False,
     allow_tokenizer_mismatch=False,
+    trust_remote_code=False,
 ):
     """Pretrain a causal LM on a text file (one document per line) and save it, with its tokenizer, to output_dir.
 
@@ -82,6 +83,8 @@ def pretrain(
             a non-empty output_dir is refused. output_dir may never be, hold or lie in a folder the run reads.
         allow_tokenizer_mismatch: continue a model folder with another tokenizer than the one it was trained with
             (refused by default: the ids would mean other tokens).
+        trust_remote_code: load a model or tokenizer folder whose model_type is neither hf-seq's nor transformers'
+            by running the Python files it holds (refused by default; only for folders you trust).
 
     Returns:
         A `TrainingRun`; its metrics hold `train_loss` and, with a validation file, `eval_loss` and
@@ -98,10 +101,12 @@ def pretrain(
     training_args = training_args_without_secrets(training_args)
     read_paths = {"the model": model, "the tokenizer": tokenizer, "the training file": train_file,
                   "the validation file": validation_file}
-    tokenizer = load_tokenizer(tokenizer)
+    tokenizer = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
     check_tokenizer_matches_model(model, tokenizer, allow_tokenizer_mismatch)
     set_seed(training_args.seed)  # before the model is built, so a fresh model's initial weights are reproducible
-    model = load_model(model, AutoModelForCausalLM, tokenizer, model_type, config_overrides)
+    model = load_model(
+        model, AutoModelForCausalLM, tokenizer, model_type, config_overrides, trust_remote_code=trust_remote_code
+    )
     if loop == "auto":
         loop = "tbptt" if is_recurrent(model) else "trainer"
     if loop == "tbptt" and not is_recurrent(model):
