@@ -7,6 +7,7 @@ import difflib
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import tempfile
@@ -401,14 +402,30 @@ def metrics_for_card(metrics, split, dataset=None, prefix=None):
     return entries
 
 
+def _finite_json_values(value, where, path):
+    """`value` with every NaN or infinity replaced by None (JSON has neither), warning once for each."""
+    if isinstance(value, float) and not math.isfinite(value):
+        logger.warning("%s: %s is %s, written as null", path, where or "a value", value)
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_json_values(item, f"{where}.{key}".lstrip("."), path) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json_values(item, f"{where}[{index}]", path) for index, item in enumerate(value)]
+    return value
+
+
 def write_json_atomically(path, payload):
-    """Write JSON to a temporary file beside `path`, then rename it: a crash never leaves half a file."""
+    """Write JSON to a temporary file beside `path`, then rename it: a crash never leaves half a file.
+
+    Non-finite numbers become null (with a warning), so that any JSON reader can read the file.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
+    payload = _finite_json_values(payload, "", path)
     handle, temporary_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(payload, file, indent=2, ensure_ascii=False, default=str)
+            json.dump(payload, file, indent=2, ensure_ascii=False, default=str, allow_nan=False)
             file.write("\n")
         os.replace(temporary_path, path)
     except BaseException:

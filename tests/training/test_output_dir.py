@@ -107,3 +107,17 @@ def test_the_hub_token_is_written_nowhere(tiny_tokenizer, nsmc_dir, text_files, 
     assert "training_args.bin" in written and "checkpoint-1/training_args.bin" in written
     assert [path for path, content in written.items() if token.encode() in content] == []
     assert args.hub_token == token  # the caller's arguments are left as they were
+
+
+def test_run_records_stay_valid_json_when_a_metric_is_not_finite(tmp_path, caplog):
+    import json
+    import logging
+
+    from hf_seq.training.common import write_json_atomically
+
+    path = tmp_path / "run_info.json"
+    with caplog.at_level(logging.WARNING):
+        write_json_atomically(path, {"metrics": [{"name": "perplexity", "value": float("inf")}], "loss": float("nan")})
+    record = json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in {path}"))
+    assert record == {"metrics": [{"name": "perplexity", "value": None}], "loss": None}
+    assert "metrics[0].value is inf" in caplog.text and "loss is nan" in caplog.text
