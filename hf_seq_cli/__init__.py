@@ -114,6 +114,7 @@ def pretrain(argv):
             overwrite_output_dir=args.overwrite_output_dir,
             allow_tokenizer_mismatch=args.allow_tokenizer_mismatch,
             trust_remote_code=remote_code.trust_remote_code,
+            init_embeddings_from=args.init_embeddings_from,
         )
     except (ValueError, OSError) as error:
         raise CommandError("pretrain", error) from None
@@ -155,6 +156,7 @@ def finetune(argv):
             overwrite_output_dir=args.overwrite_output_dir,
             allow_tokenizer_mismatch=args.allow_tokenizer_mismatch,
             trust_remote_code=remote_code.trust_remote_code,
+            init_embeddings_from=args.init_embeddings_from,
         )
     except (ValueError, OSError) as error:
         raise CommandError("finetune", error) from None

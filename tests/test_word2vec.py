@@ -259,3 +259,29 @@ def test_two_workers_train_the_same_shared_vectors():
     with pytest.raises(ValueError, match="one worker"):
         train_on_stream(result.model, TokenStream(torch.tensor([4, 5]), torch.tensor([0, 0])), workers=2,
                         compile=True)
+
+
+def test_pretrain_starts_a_fresh_lm_from_the_word_vectors_and_refuses_to_overwrite_trained_ones(sample_word2vec,
+                                                                                                  tmp_path):
+    import json
+
+    from hf_seq.training import pretrain
+    from hf_seq.models.word2vec import Word2VecModel
+    from tests.training.helpers import tiny_lstm_config, training_arguments
+
+    folder, tokenizer = sample_word2vec
+    train_file = sample_data_path("reviews_sample_valid.txt")
+    args = training_arguments(tmp_path / "lm", max_steps=1, learning_rate=0.0)  # lr 0: the vectors stay as copied
+    pretrain(args, train_file, str(folder / "tokenizer"), model=tiny_lstm_config(tokenizer), loop="tbptt",
+             init_embeddings_from=str(folder / "vectors"))
+    record = json.loads((tmp_path / "lm" / "run_info.json").read_text())["init_embeddings_from"]
+    assert record["rows_copied"] > 0
+    lm = hf_seq.LSTMForCausalLM.from_pretrained(tmp_path / "lm")
+    word2vec = Word2VecModel.from_pretrained(folder / "vectors")
+    seen = (word2vec.token_counts > 0).nonzero().flatten()  # the rows init_embeddings_from copies
+    assert len(seen) == record["rows_copied"]
+    torch.testing.assert_close(lm.get_input_embeddings().weight[seen], word2vec.embed_tokens.weight[seen])
+    with pytest.raises(ValueError, match="fresh model"):
+        pretrain(training_arguments(tmp_path / "again"), train_file, str(folder / "tokenizer"),
+                 model=str(tmp_path / "lm"), init_embeddings_from=str(folder / "vectors"))
+    assert not (tmp_path / "again").exists()

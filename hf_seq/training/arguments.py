@@ -34,6 +34,11 @@ class PretrainArguments:
     allow_tokenizer_mismatch: bool = field(
         default=False, metadata={"help": "Continue a model folder with another tokenizer than it was trained with."}
     )
+    init_embeddings_from: str | None = field(
+        default=None,
+        metadata={"help": "A word2vec folder (hf-seq train-word2vec) trained with this tokenizer: its vectors "
+                          "initialise a fresh model's input embeddings (and a tied LM head)."},
+    )
 
 
 @dataclass
@@ -72,6 +77,11 @@ class FinetuneArguments:
     )
     allow_tokenizer_mismatch: bool = field(
         default=False, metadata={"help": "Fine-tune a model folder with another tokenizer than it was trained with."}
+    )
+    init_embeddings_from: str | None = field(
+        default=None,
+        metadata={"help": "A word2vec folder (hf-seq train-word2vec) trained with this tokenizer: its vectors "
+                          "initialise a fresh model's input embeddings (and a tied LM head)."},
     )
 
 

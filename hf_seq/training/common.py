@@ -414,6 +414,23 @@ def _finite_json_values(value, where, path):
     return value
 
 
+def initialise_embeddings_from_word2vec(model, word2vec_dir, tokenizer, fresh_model, resuming) -> dict:
+    """Copy word2vec vectors (`hf-seq train-word2vec`, same tokenizer) into a fresh model's input embeddings.
+
+    Only a fresh model takes them: over trained weights, or a run resumed from a checkpoint, they would replace
+    what was learned. Returns what the run record keeps of it.
+    """
+    if not fresh_model or resuming:
+        raise ValueError(
+            f"init_embeddings_from={word2vec_dir} initialises a fresh model's embeddings, but this run continues "
+            "trained weights (a model folder or a checkpoint): drop init_embeddings_from, or start from a config"
+        )
+    from ..word2vec import init_embeddings_from
+
+    rows_copied = init_embeddings_from(model, word2vec_dir, tokenizer)
+    return {"word2vec_dir": str(word2vec_dir), "rows_copied": rows_copied}
+
+
 def write_json_atomically(path, payload):
     """Write JSON to a temporary file beside `path`, then rename it: a crash never leaves half a file.
 

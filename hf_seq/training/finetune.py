@@ -14,19 +14,21 @@ from transformers import (
     AutoModelForTokenClassification,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
+    PretrainedConfig,
     Trainer,
     TrainerCallback,
     set_seed,
 )
 
 from ..data.nsmc import load_nsmc
-from .checkpoints import CheckpointCompleteCallback, checkpoint_dir, resolve_resume_checkpoint
+from .checkpoints import NO_RESUME, CheckpointCompleteCallback, checkpoint_dir, resolve_resume_checkpoint
 from .common import (
     TrainingRun,
     check_length_fits_positions,
     check_positive_int,
     check_tokenizer_matches_model,
     count_parameters,
+    initialise_embeddings_from_word2vec,
     load_model,
     load_tokenizer,
     metrics_for_card,
@@ -311,6 +313,7 @@ def finetune(
     overwrite_output_dir=False,
     allow_tokenizer_mismatch=False,
     trust_remote_code=False,
+    init_embeddings_from=None,
 ):
     """Fine-tune a classifier with `Trainer` and save it, with its tokenizer and run_info.json, to output_dir.
 
@@ -344,6 +347,8 @@ def finetune(
             (refused by default: the ids would mean other tokens).
         trust_remote_code: load a model or tokenizer folder whose model_type is neither hf-seq's nor transformers'
             by running the Python files it holds (refused by default; only for folders you trust).
+        init_embeddings_from: a word2vec folder (`hf-seq train-word2vec`) trained with the same tokenizer, whose
+            vectors initialise a fresh model's input embeddings (and a tied LM head).
 
     Returns:
         A `TrainingRun` whose metrics hold `train_loss` and `eval_accuracy`, `eval_n` (examples evaluated).
@@ -393,6 +398,7 @@ def finetune(
     else:
         auto_class = AutoModelForTokenClassification
     base_model = model if isinstance(model, (str, os.PathLike)) else None
+    fresh_model = model is None or isinstance(model, PretrainedConfig)
     set_seed(training_args.seed)  # before the model is built: the new head's initial weights are reproducible
     model = load_model(
         model, auto_class, tokenizer, model_type, config_overrides, trust_remote_code=trust_remote_code, **label_kwargs
@@ -400,6 +406,13 @@ def finetune(
     # A "cls" pooling classifier appends one learned token after the text, which takes a position too.
     appended_positions = int(task == "sequence-classification" and getattr(model.config, "pooling", None) == "cls")
     check_length_fits_positions(model.config, max_length, "max_length", extra_positions=appended_positions)
+    if init_embeddings_from is not None:
+        read_paths["the word vectors"] = init_embeddings_from
+        resuming = training_args.resume_from_checkpoint not in NO_RESUME
+        word2vec_record = initialise_embeddings_from_word2vec(
+            model, init_embeddings_from, tokenizer, fresh_model, resuming
+        )
+        extra_run_info = {**(extra_run_info or {}), "init_embeddings_from": word2vec_record}
     prepare_output_dir(training_args, overwrite_output_dir, read_paths)
 
     with training_args.main_process_first(desc="tokenizing"):

@@ -3,16 +3,23 @@
 import os
 import time
 
-from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer, set_seed
+from transformers import (
+    AutoModelForCausalLM,
+    DataCollatorForLanguageModeling,
+    PretrainedConfig,
+    Trainer,
+    set_seed,
+)
 
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
-from .checkpoints import CheckpointCompleteCallback, resolve_resume_checkpoint
+from .checkpoints import NO_RESUME, CheckpointCompleteCallback, resolve_resume_checkpoint
 from .common import (
     TrainingRun,
     check_length_fits_positions,
     check_positive_int,
     check_tokenizer_matches_model,
     count_parameters,
+    initialise_embeddings_from_word2vec,
     is_recurrent,
     load_model,
     load_tokenizer,
@@ -62,6 +69,7 @@ def pretrain(
     overwrite_output_dir=False,
     allow_tokenizer_mismatch=False,
     trust_remote_code=False,
+    init_embeddings_from=None,
 ):
     """Pretrain a causal LM on a text file (one document per line) and save it, with its tokenizer, to output_dir.
 
@@ -85,6 +93,8 @@ def pretrain(
             (refused by default: the ids would mean other tokens).
         trust_remote_code: load a model or tokenizer folder whose model_type is neither hf-seq's nor transformers'
             by running the Python files it holds (refused by default; only for folders you trust).
+        init_embeddings_from: a word2vec folder (`hf-seq train-word2vec`) trained with the same tokenizer, whose
+            vectors initialise a fresh model's input embeddings (and a tied LM head).
 
     Returns:
         A `TrainingRun`; its metrics hold `train_loss` and, with a validation file, `eval_loss` and
@@ -104,6 +114,7 @@ def pretrain(
     tokenizer = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
     check_tokenizer_matches_model(model, tokenizer, allow_tokenizer_mismatch)
     set_seed(training_args.seed)  # before the model is built, so a fresh model's initial weights are reproducible
+    fresh_model = model is None or isinstance(model, PretrainedConfig)
     model = load_model(
         model, AutoModelForCausalLM, tokenizer, model_type, config_overrides, trust_remote_code=trust_remote_code
     )
@@ -113,10 +124,19 @@ def pretrain(
         raise ValueError(f"the tbptt loop carries a recurrent state; {model.config.model_type} has none (use trainer)")
     if loop == "trainer":
         check_length_fits_positions(model.config, block_size, "block_size")
+    word2vec_record = None
+    if init_embeddings_from is not None:
+        read_paths["the word vectors"] = init_embeddings_from
+        resuming = training_args.resume_from_checkpoint not in NO_RESUME
+        word2vec_record = initialise_embeddings_from_word2vec(
+            model, init_embeddings_from, tokenizer, fresh_model, resuming
+        )
     prepare_output_dir(training_args, overwrite_output_dir, read_paths)
 
     data_files = {"train": train_file, "validation": validation_file}
     run_record = {"datasets": _dataset_record(train_file, validation_file, dataset_name)}
+    if word2vec_record is not None:
+        run_record["init_embeddings_from"] = word2vec_record
     if loop == "tbptt":
         return _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record,
                                overwrite_output_dir)
