@@ -28,7 +28,6 @@ os.environ.update({"HF_ENDPOINT": HUB.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME":
 os.environ.pop("HF_TOKEN", None)
 
 import torch  # noqa: E402
-from huggingface_hub import ModelCard  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
 from transformers import PreTrainedTokenizerFast  # noqa: E402
 

@@ -6,7 +6,6 @@ best units are drawn as coloured text. The properties are of the state after rea
 """
 
 import html
-import os
 
 import numpy as np
 import torch

@@ -65,12 +65,16 @@ def save_json(data: dict, path: str | os.PathLike) -> Path:
 
 
 def _plot_by_distance(ax, curves: dict[str, list[float] | None], title: str) -> None:
+    from matplotlib.ticker import FuncFormatter
+
     for label, norms in curves.items():
         if norms is None:
             continue
         values = np.asarray(norms, dtype=float)
         values = np.where(values > 0, values, np.nan)  # log axis: an exact 0 (dead relu units) is left out
         ax.semilogy(np.arange(len(values)), values / values[min(1, len(values) - 1)], label=label)
+    # Plain-text tick labels ("1e-13"): the mathtext exponents need a minus sign that Hangul fonts may lack.
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0e}"))
     ax.set_xlabel("distance T - t")
     ax.set_ylabel("|dL_T/dh_t| / |dL_T/dh_(T-1)|")
     ax.set_title(title, fontsize=10)

@@ -98,7 +98,6 @@ class RecurrentPreTrainedModel(PreTrainedModel):
                 init.xavier_uniform_(param)
 
 
-
 def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_length=0):
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
