@@ -1,6 +1,6 @@
 """LM training throughput: our LSTM LM in our TBPTT loop vs a plain PyTorch `nn.LSTM` loop, same token stream.
 
-Claim (issue 5): tokens/s of `hf_seq.training.train_tbptt` on `hf_seq.LSTMForCausalLM` (2 layers, 200 units, bptt 35,
+Claim: tokens/s of `hf_seq.training.train_tbptt` on `hf_seq.LSTMForCausalLM` (2 layers, 200 units, bptt 35,
 batch 20, as pytorch/examples' word_language_model defaults) is >= 0.95x the tokens/s of a plain PyTorch loop written
 here (embedding, nn.LSTM, linear decoder, dropout 0.2, AdamW, gradient clipping, hidden state repackaged between
 batches). Both read the same stream; runs are interleaved and the medians compared, all in one run.

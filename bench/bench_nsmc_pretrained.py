@@ -1,7 +1,7 @@
 """NSMC with a small pretrained model: pretrain a language model on reviews_lm, fine-tune it on NSMC, and the
 from-scratch rows that show what pretraining buys.
 
-Claim (issue 7): a model of at most 15M parameters, pretrained only on reviews_lm/train.txt and fine-tuned on NSMC
+Claim: a model of at most 15M parameters, pretrained only on reviews_lm/train.txt and fine-tuned on NSMC
 train, reaches >= 89.4% on the NSMC test split. Every row uses the same BPE tokenizer, trained on reviews_lm train.
 
     # pretrained row: tokenizer -> LM (reviews_lm train) -> perplexity on reviews_lm test and samples -> NSMC

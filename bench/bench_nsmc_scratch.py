@@ -1,6 +1,6 @@
 """NSMC sentiment from scratch on the full data: a recurrent classifier with our BPE tokenizer vs a linear baseline.
 
-Claim (issue 5): a BiGRU/BiLSTM classifier trained from scratch (no pretraining) on NSMC train, with a BPE tokenizer
+Claim: a BiGRU/BiLSTM classifier trained from scratch (no pretraining) on NSMC train, with a BPE tokenizer
 trained by `tokenizer_training` on the same documents, reaches >= 88.0% accuracy on the 50K test split. The bar is the
 linear baseline measured in the same run: character 1-4-gram TF-IDF + logistic regression (scikit-learn).
 

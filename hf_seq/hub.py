@@ -26,8 +26,8 @@ from .model_card import LOSS_CURVE_FILE, plot_loss_curve, read_run_data, render_
 
 logger = logging.getLogger(__name__)
 
-# Pickled files are never pushed: the issue asks for safetensors, pickles run code when loaded, and Trainer's
-# training_args.bin even holds the hub token a run was given.
+# Pickled files are never pushed: the weights go as safetensors, pickles run code when loaded, and Trainer's
+# training_args.bin could hold the hub token a run was given.
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
 _RELATIVE_IMPORT = re.compile(r"^\s*from\s+\.(\w+)\s+import\s", flags=re.MULTILINE)
 

@@ -30,8 +30,15 @@ from transformers import get_scheduler
 from ..data.lm import StreamingBPTTBatches, bptt_dataloader
 from ..models.recurrent import RecurrentCache, cache_of
 from .checkpoints import checkpoint_dir, checkpoint_folders, mark_checkpoint_complete, resolve_resume_checkpoint
-from .common import TrainingRun, count_parameters, metrics_for_card, tokenizer_fingerprint, training_arguments_record
-from .common import write_run_info
+from .common import (
+    TrainingRun,
+    check_positive_int,
+    count_parameters,
+    metrics_for_card,
+    tokenizer_fingerprint,
+    training_arguments_record,
+    write_run_info,
+)
 from .metrics import perplexity
 from .output_dir import prepare_output_dir
 
@@ -144,8 +151,7 @@ def train_tbptt(
         A `TrainingRun` whose metrics hold `train_loss`, `eval_loss`/`eval_perplexity` (when evaluated),
         `train_runtime`, `global_step` and `epoch`.
     """
-    if not isinstance(bptt, int) or bptt < 1:
-        raise ValueError(f"bptt must be a positive integer, got {bptt!r}")
+    check_positive_int("bptt", bptt)
     if not hasattr(model.config, "model_type") or getattr(model.config, "rnn_type", None) is None:
         raise ValueError(f"train_tbptt needs an hf_seq recurrent causal LM, got {type(model).__name__}")
     args = training_args

@@ -246,11 +246,14 @@ class RecurrentModel(RecurrentPreTrainedModel):
                 attention_mask = None  # nothing is padded: take the plain fused path
 
         initial_state = cache.as_tuple() if cache is not None else None
-        if initial_state is not None and cache.hidden.shape[1] != batch_size:
-            raise ValueError(
-                f"The cache holds a state for batch size {cache.hidden.shape[1]}, "
-                f"but the inputs have batch size {batch_size}"
-            )
+        if initial_state is not None:
+            # h as the state holds it (the cache stacks its layers on each read: read it once per forward).
+            initial_hidden = initial_state[0] if isinstance(initial_state, tuple) else initial_state
+            if initial_hidden.shape[1] != batch_size:
+                raise ValueError(
+                    f"The cache holds a state for batch size {initial_hidden.shape[1]}, "
+                    f"but the inputs have batch size {batch_size}"
+                )
 
         checkpointing = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         if sequence_length == 1 and not self.config.bidirectional:

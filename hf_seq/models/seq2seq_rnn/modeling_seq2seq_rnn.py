@@ -463,14 +463,16 @@ class Seq2SeqRNNDecoder(nn.Module):
         config = self.config
         keys = None
         if self.attention is not None:
-            keys = cache.attention_keys if cache is not None and cache.attention_keys is not None else None
+            keys = cache.attention_keys if cache is not None else None
             if keys is None:
                 keys = self.attention.keys(encoder_outputs.last_hidden_state)
         if cache is not None and cache.get_seq_length() > 0:
             state = cache.as_tuple()
-            if cache.hidden.shape[1] != batch_size:
+            # h as the state holds it (the cache stacks its layers on each read: read it once per step).
+            hidden = state[0] if isinstance(state, tuple) else state
+            if hidden.shape[1] != batch_size:
                 raise ValueError(
-                    f"The cache holds a state for batch size {cache.hidden.shape[1]}, "
+                    f"The cache holds a state for batch size {hidden.shape[1]}, "
                     f"but the decoder inputs have batch size {batch_size}"
                 )
             return state, cache.input_feed, keys
