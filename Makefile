@@ -13,7 +13,7 @@ LOWEST := .venv-lowest
 NEWEST := .venv-newest
 PYTEST_ARGS ?= -q tests
 
-.PHONY: demo test setup test-lowest test-newest test-matrix lock clean
+.PHONY: demo test setup lint style test-lowest test-newest test-matrix lock clean
 
 # $(call make_venv,folder): a virtualenv with pip up to date and torch installed.
 define make_venv
@@ -36,6 +36,15 @@ setup: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/hf-seq demo --output_dir runs/demo
+
+# ruff with transformers' settings (pyproject.toml): `lint` checks, `style` rewrites.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+style: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

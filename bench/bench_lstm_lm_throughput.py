@@ -25,6 +25,7 @@ from hf_seq.data.nsmc import sample_data_path
 from hf_seq.training.tbptt import train_tbptt
 from tokenizer_training import model_config_kwargs, train_tokenizer
 
+
 EMBEDDING, HIDDEN, LAYERS, BPTT, BATCH, DROPOUT, LR, CLIP = 200, 200, 2, 35, 20, 0.2, 1e-3, 0.25
 
 
@@ -128,8 +129,12 @@ def main():
             for run in runs if repeat % 2 == 0 else runs[::-1]:
                 run()
         ours_tps, plain_tps = tokens_per_run / statistics.median(ours), tokens_per_run / statistics.median(plain)
-        print(f"hf_seq LSTMForCausalLM + train_tbptt: {ours_tps:,.0f} tokens/s  (runs: {[round(t, 2) for t in ours]} s)")
-        print(f"plain PyTorch nn.LSTM loop:           {plain_tps:,.0f} tokens/s  (runs: {[round(t, 2) for t in plain]} s)")
+        print(
+            f"hf_seq LSTMForCausalLM + train_tbptt: {ours_tps:,.0f} tokens/s  (runs: {[round(t, 2) for t in ours]} s)"
+        )
+        print(
+            f"plain PyTorch nn.LSTM loop:           {plain_tps:,.0f} tokens/s  (runs: {[round(t, 2) for t in plain]} s)"
+        )
         print(f"ratio ours/plain: {ours_tps / plain_tps:.3f} (goal >= 0.95)")
 
 

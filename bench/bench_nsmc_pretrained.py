@@ -32,6 +32,7 @@ import os
 import time
 
 import torch
+from nsmc_results_table import latest_by_recipe  # a sibling script: bench/ is on the path when this one runs
 from transformers import TrainingArguments
 
 from hf_seq.data.nsmc import load_nsmc
@@ -42,7 +43,6 @@ from hf_seq.training import evaluate_ensemble, evaluate_model, finetune, generat
 from hf_seq.training.common import RUN_INFO_NAME, count_parameters, write_json_atomically
 from tokenizer_training import train_tokenizer
 
-from nsmc_results_table import latest_by_recipe  # a sibling script: bench/ is on the path when this one runs
 
 PROMPTS = ["", "이 영화", "배우들 연기가"]
 TEMPERATURES = (0.7, 1.0)
@@ -55,11 +55,17 @@ def parse_args():
     parser.add_argument("--card_dir", default="model_cards")
     parser.add_argument("--family", default="lstm", choices=["rnn", "lstm", "gru", "transformer"])
     parser.add_argument("--name", help="the run's name in folder and card names (default: from the family)")
-    parser.add_argument("--continue_from", help="a finished LM folder of this output_dir to pretrain further, for "
-                        "--pretrain_max_steps more steps (a fresh schedule), keeping its size; needs --name")
-    parser.add_argument("--reading_direction", choices=["forward", "backward"],
-                        help="recurrent families: backward reads each text last token first (ULMFiT's backward LM); "
-                        "with --continue_from, the new LM starts from the base LM's weights but reads this way")
+    parser.add_argument(
+        "--continue_from",
+        help="a finished LM folder of this output_dir to pretrain further, for "
+        "--pretrain_max_steps more steps (a fresh schedule), keeping its size; needs --name",
+    )
+    parser.add_argument(
+        "--reading_direction",
+        choices=["forward", "backward"],
+        help="recurrent families: backward reads each text last token first (ULMFiT's backward LM); "
+        "with --continue_from, the new LM starts from the base LM's weights but reads this way",
+    )
     parser.add_argument("--from_scratch", action="store_true", help="no pretraining: the NSMC classifier starts fresh")
     parser.add_argument("--bidirectional", action="store_true", help="recurrent from-scratch classifiers only")
     parser.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"], help="for --family rnn")
@@ -81,20 +87,35 @@ def parse_args():
     parser.add_argument("--finetune_batch_size", type=int, default=64)
     parser.add_argument("--finetune_learning_rate", type=float, default=1e-3)
     parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--pooling", default="max",
-                        choices=list(dict.fromkeys(RECURRENT_POOLINGS + TRANSFORMER_POOLINGS)),
-                        help="concat (last, max and mean side by side, as ULMFiT): recurrent models only")
+    parser.add_argument(
+        "--pooling",
+        default="max",
+        choices=list(dict.fromkeys(RECURRENT_POOLINGS + TRANSFORMER_POOLINGS)),
+        help="concat (last, max and mean side by side, as ULMFiT): recurrent models only",
+    )
     parser.add_argument("--max_length", type=int, default=80)
     parser.add_argument("--subword_dropout", type=float, default=0.0)
-    parser.add_argument("--layerwise_lr_decay", type=float, default=1.0,
-                        help="discriminative fine-tuning: each layer's rate is this times the one above (ULMFiT: 0.38)")
-    parser.add_argument("--gradual_unfreezing", type=float, default=0.0,
-                        help="epochs between unfreezing successive layer groups, head first (ULMFiT: 1)")
+    parser.add_argument(
+        "--layerwise_lr_decay",
+        type=float,
+        default=1.0,
+        help="discriminative fine-tuning: each layer's rate is this times the one above (ULMFiT: 0.38)",
+    )
+    parser.add_argument(
+        "--gradual_unfreezing",
+        type=float,
+        default=0.0,
+        help="epochs between unfreezing successive layer groups, head first (ULMFiT: 1)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cards_only", action="store_true", help="only render the cards of the runs in output_dir")
-    parser.add_argument("--ensemble", nargs="+", metavar="CLASSIFIER",
-                        help="evaluate these classifiers of output_dir (folder names) together, their class "
-                        "probabilities averaged (ULMFiT's forward + backward); needs --name")
+    parser.add_argument(
+        "--ensemble",
+        nargs="+",
+        metavar="CLASSIFIER",
+        help="evaluate these classifiers of output_dir (folder names) together, their class "
+        "probabilities averaged (ULMFiT's forward + backward); needs --name",
+    )
     args = parser.parse_args()
     if args.ensemble:
         if not args.name:
@@ -186,8 +207,12 @@ def body_config(args):
 
 def dropout_config(args, rate):
     if args.family == "transformer":
-        return {"hidden_dropout": rate, "attention_dropout": rate, "embedding_dropout": rate,
-                "classifier_dropout": rate}
+        return {
+            "hidden_dropout": rate,
+            "attention_dropout": rate,
+            "embedding_dropout": rate,
+            "classifier_dropout": rate,
+        }
     return {"embedding_dropout": rate, "dropout": rate, "output_dropout": rate}
 
 
@@ -196,8 +221,9 @@ def get_tokenizer(args, reviews_dir):
     if os.path.isfile(os.path.join(tokenizer_dir, "tokenizer.json")):
         return tokenizer_dir, 0.0
     start = time.time()
-    train_tokenizer(files=[os.path.join(reviews_dir, "train.txt")], vocab_size=args.vocab_size,
-                    output_dir=tokenizer_dir)
+    train_tokenizer(
+        files=[os.path.join(reviews_dir, "train.txt")], vocab_size=args.vocab_size, output_dir=tokenizer_dir
+    )
     return tokenizer_dir, time.time() - start
 
 
@@ -283,8 +309,10 @@ def lm_lineage(lm_dir):
 
 
 def check_same_tokenizer(base_dir, tokenizer_dir):
-    with open(os.path.join(base_dir, "tokenizer.json"), encoding="utf-8") as base_tokenizer, \
-            open(os.path.join(tokenizer_dir, "tokenizer.json"), encoding="utf-8") as tokenizer:
+    with (
+        open(os.path.join(base_dir, "tokenizer.json"), encoding="utf-8") as base_tokenizer,
+        open(os.path.join(tokenizer_dir, "tokenizer.json"), encoding="utf-8") as tokenizer,
+    ):
         if json.load(base_tokenizer) != json.load(tokenizer):
             raise ValueError(f"{base_dir} was trained with another tokenizer than {tokenizer_dir}")
 
@@ -302,8 +330,10 @@ def record_continued_pretraining(lm_dir, base_dir):
 
 def lm_is_complete(lm_dir):
     """An LM folder this script finished: weights saved and the test perplexity recorded."""
-    if not (os.path.isfile(os.path.join(lm_dir, RUN_INFO_NAME))
-            and os.path.isfile(os.path.join(lm_dir, "model.safetensors"))):
+    if not (
+        os.path.isfile(os.path.join(lm_dir, RUN_INFO_NAME))
+        and os.path.isfile(os.path.join(lm_dir, "model.safetensors"))
+    ):
         return False
     metrics = read_run_info(lm_dir).get("metrics", [])
     return any(entry["name"] == "perplexity" and entry["split"] == "test" for entry in metrics)
@@ -371,8 +401,11 @@ def finetune_classifier(args, tokenizer_dir, nsmc, lm_dir=None):
 def add_metric_to_run_info(model_dir, metric):
     """Record a figure measured after training (e.g. the LM's test perplexity) in run_info.json for the card."""
     record = read_run_info(model_dir)
-    record["metrics"] = [entry for entry in record.get("metrics", []) if entry.get("name") != metric["name"]
-                         or entry.get("split") != metric["split"]] + [metric]
+    record["metrics"] = [
+        entry
+        for entry in record.get("metrics", [])
+        if entry.get("name") != metric["name"] or entry.get("split") != metric["split"]
+    ] + [metric]
     write_json_atomically(os.path.join(model_dir, RUN_INFO_NAME), record)
 
 
@@ -420,28 +453,37 @@ def run_ensemble(args):
         raise SystemExit(f"the members were evaluated with different max_length: {sorted(max_lengths)}")
     member_dirs = [os.path.join(args.output_dir, member) for member in args.ensemble]
     start = time.time()
-    result = evaluate_ensemble(member_dirs, os.path.join(args.data_dir, "nsmc", "ratings_test.txt"),
-                               max_length=max_lengths.pop())
+    result = evaluate_ensemble(
+        member_dirs, os.path.join(args.data_dir, "nsmc", "ratings_test.txt"), max_length=max_lengths.pop()
+    )
     evaluation_seconds = time.time() - start
 
     lineage = []
     for row in members:
         if row["pretrained"]:
-            lineage += [lm for lm in lm_lineage(os.path.join(args.output_dir, f"{row['model']}-lm"))
-                        if lm not in lineage]
+            lineage += [
+                lm for lm in lm_lineage(os.path.join(args.output_dir, f"{row['model']}-lm")) if lm not in lineage
+            ]
     budgets = [own_pretraining(read_run_info(lm)) for lm in lineage]
     record = {
-        "command": vars(args), "model": args.name, "classifier": f"{args.name}-nsmc-ensemble",
+        "command": vars(args),
+        "model": args.name,
+        "classifier": f"{args.name}-nsmc-ensemble",
         "pretrained": any(row["pretrained"] for row in members),
         # Where the members were trained (the row's wall time is theirs); the averaging itself ran here.
         "hardware": " / ".join(sorted({row["hardware"] for row in members})),
         "evaluation_hardware": hardware_here(),
-        "members": [{"classifier": name, "nsmc_test_accuracy": round(member["accuracy"], 4),
-                     "recorded_accuracy": row["nsmc_test_accuracy"],
-                     "lm_test_perplexity": row.get("lm_test_perplexity"),
-                     "classifier_parameters": row["classifier_parameters"],
-                     "finetune_epochs": row["command"]["finetune_epochs"]}
-                    for name, member, row in zip(args.ensemble, result["members"], members, strict=True)],
+        "members": [
+            {
+                "classifier": name,
+                "nsmc_test_accuracy": round(member["accuracy"], 4),
+                "recorded_accuracy": row["nsmc_test_accuracy"],
+                "lm_test_perplexity": row.get("lm_test_perplexity"),
+                "classifier_parameters": row["classifier_parameters"],
+                "finetune_epochs": row["command"]["finetune_epochs"],
+            }
+            for name, member, row in zip(args.ensemble, result["members"], members, strict=True)
+        ],
         "pretrained_lms": lineage,
         "pretrain_tokens": sum(tokens for tokens, _ in budgets),
         "pretrain_seconds": round(sum(seconds for _, seconds in budgets), 1),
@@ -452,9 +494,11 @@ def run_ensemble(args):
         "nsmc_test_n": result["n"],
     }
     record["ensemble_card"] = write_ensemble_card(args, record, member_dirs)
-    print(f"{args.name}: NSMC test accuracy {record['nsmc_test_accuracy']:.4f} (members: "
-          + ", ".join(f"{member['classifier']} {member['nsmc_test_accuracy']:.4f}" for member in record["members"])
-          + ")")
+    print(
+        f"{args.name}: NSMC test accuracy {record['nsmc_test_accuracy']:.4f} (members: "
+        + ", ".join(f"{member['classifier']} {member['nsmc_test_accuracy']:.4f}" for member in record["members"])
+        + ")"
+    )
     with open(os.path.join(args.output_dir, "results.jsonl"), "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     print(json.dumps(record, ensure_ascii=False))
@@ -465,17 +509,26 @@ def write_ensemble_card(args, record, member_dirs):
     for member, member_dir in zip(record["members"], member_dirs, strict=True):
         with open(os.path.join(member_dir, "config.json"), encoding="utf-8") as handle:
             config = json.load(handle)
-        members.append({
-            "repo_id": f"hf-seq/{member['classifier']}",
-            "num_parameters": member["classifier_parameters"],
-            "reading_direction": config.get("reading_direction", "forward"),
-            "metrics": [Metric("accuracy", member["nsmc_test_accuracy"], "test", "e9t/nsmc")]
-            + ([Metric("base LM perplexity", member["lm_test_perplexity"], "reviews_lm test")]
-               if member.get("lm_test_perplexity") is not None else []),  # none for a member trained from scratch
-        })
+        members.append(
+            {
+                "repo_id": f"hf-seq/{member['classifier']}",
+                "num_parameters": member["classifier_parameters"],
+                "reading_direction": config.get("reading_direction", "forward"),
+                "metrics": [Metric("accuracy", member["nsmc_test_accuracy"], "test", "e9t/nsmc")]
+                + (
+                    [Metric("base LM perplexity", member["lm_test_perplexity"], "reviews_lm test")]
+                    if member.get("lm_test_perplexity") is not None
+                    else []
+                ),  # none for a member trained from scratch
+            }
+        )
     card_name = record["classifier"]
-    card = render_ensemble_card(f"hf-seq/{card_name}", members,
-                                [Metric("accuracy", record["nsmc_test_accuracy"], "test", "e9t/nsmc")], language="ko")
+    card = render_ensemble_card(
+        f"hf-seq/{card_name}",
+        members,
+        [Metric("accuracy", record["nsmc_test_accuracy"], "test", "e9t/nsmc")],
+        language="ko",
+    )
     os.makedirs(args.card_dir, exist_ok=True)
     path = os.path.join(args.card_dir, f"{card_name}.md")
     card.save(path)
@@ -493,9 +546,13 @@ def main():
     reviews_dir = os.path.join(args.data_dir, "reviews_lm")
     nsmc = load_nsmc(os.path.join(args.data_dir, "nsmc"))
     name = run_name(args)
-    results = {"command": vars(args), "model": name, "classifier": classifier_name(args),
-               "pretrained": not args.from_scratch,
-               "hardware": hardware_here()}
+    results = {
+        "command": vars(args),
+        "model": name,
+        "classifier": classifier_name(args),
+        "pretrained": not args.from_scratch,
+        "hardware": hardware_here(),
+    }
     print(f"{name}: NSMC {len(nsmc['train'])} train / {len(nsmc['test'])} test; {results['hardware']}")
 
     tokenizer_dir, seconds = get_tokenizer(args, reviews_dir)
@@ -507,15 +564,23 @@ def main():
         if not lm_is_complete(lm_dir):
             lm_dir, _ = pretrain_language_model(args, tokenizer_dir, reviews_dir, name)
             test_figures = evaluate_model(lm_dir, os.path.join(reviews_dir, "test.txt"))
-            add_metric_to_run_info(lm_dir, {"name": "perplexity", "value": test_figures["perplexity"],
-                                            "split": "test", "dataset": "reviews_lm/test.txt"})
+            add_metric_to_run_info(
+                lm_dir,
+                {
+                    "name": "perplexity",
+                    "value": test_figures["perplexity"],
+                    "split": "test",
+                    "dataset": "reviews_lm/test.txt",
+                },
+            )
             write_card(lm_dir, args.card_dir, lm_card_name(name))
         else:
             print(f"reusing the pretrained LM in {lm_dir}, with its own size (delete it to pretrain again)")
         results.update(language_model_figures(args, lm_dir))
         results["samples"] = {
-            str(temperature): generate_text(lm_dir, PROMPTS, max_new_tokens=30, temperature=temperature,
-                                            seed=args.seed)
+            str(temperature): generate_text(
+                lm_dir, PROMPTS, max_new_tokens=30, temperature=temperature, seed=args.seed
+            )
             for temperature in TEMPERATURES
         }
         for temperature, texts in results["samples"].items():
@@ -530,11 +595,20 @@ def main():
     results["nsmc_test_accuracy"] = round(classifier_run.metrics["eval_accuracy"], 4)
     results["nsmc_test_n"] = classifier_run.metrics.get("eval_n")
     if lm_dir is not None:
-        add_metric_to_run_info(classifier_dir, {"name": "perplexity", "value": results["lm_test_perplexity"],
-                                                "split": "test", "dataset": "reviews_lm/test.txt (base LM)"})
+        add_metric_to_run_info(
+            classifier_dir,
+            {
+                "name": "perplexity",
+                "value": results["lm_test_perplexity"],
+                "split": "test",
+                "dataset": "reviews_lm/test.txt (base LM)",
+            },
+        )
     results["classifier_card"] = write_card(classifier_dir, args.card_dir, classifier_name(args))
-    print(f"{name}{' (from scratch)' if args.from_scratch else ''}: NSMC test accuracy "
-          f"{results['nsmc_test_accuracy']:.4f}")
+    print(
+        f"{name}{' (from scratch)' if args.from_scratch else ''}: NSMC test accuracy "
+        f"{results['nsmc_test_accuracy']:.4f}"
+    )
     with open(os.path.join(args.output_dir, "results.jsonl"), "a", encoding="utf-8") as handle:
         handle.write(json.dumps(results, ensure_ascii=False) + "\n")
     print(json.dumps(results, ensure_ascii=False))

@@ -49,8 +49,9 @@ def ensemble_figures(model_dirs, test_file, max_length, subword_samples, subword
         with open(os.path.join(model_dir, RUN_INFO_NAME), encoding="utf-8") as handle:
             run_infos.append(json.load(handle))
     start = time.time()
-    metrics = evaluate_ensemble(model_dirs, test_file, max_length=max_length, subword_samples=subword_samples,
-                                subword_dropout=subword_dropout)
+    metrics = evaluate_ensemble(
+        model_dirs, test_file, max_length=max_length, subword_samples=subword_samples, subword_dropout=subword_dropout
+    )
     return {
         "model": f"ensemble of {len(model_dirs)}",
         "members": [{**member, "accuracy": round(member["accuracy"], 4)} for member in metrics["members"]],
@@ -80,19 +81,38 @@ def main():
     parser.add_argument("--learning_rate", type=float, default=2e-3)
     parser.add_argument("--max_length", type=int, default=80)
     parser.add_argument("--subword_dropout", type=float, default=0.0, help="BPE-dropout on the training documents")
-    parser.add_argument("--weight_averaging", type=float, default=0.0,
-                        help="keep the mean of the weights over the last this many epochs (SWA)")
-    parser.add_argument("--train_sampling_strategy", default="group_by_length",
-                        help="group_by_length batches reviews of similar length: ~1.7x faster on CPU, same result")
+    parser.add_argument(
+        "--weight_averaging",
+        type=float,
+        default=0.0,
+        help="keep the mean of the weights over the last this many epochs (SWA)",
+    )
+    parser.add_argument(
+        "--train_sampling_strategy",
+        default="group_by_length",
+        help="group_by_length batches reviews of similar length: ~1.7x faster on CPU, same result",
+    )
     parser.add_argument("--tokenizer", help="an existing tokenizer folder (default: train one on NSMC train)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip_baseline", action="store_true")
-    parser.add_argument("--ensemble", nargs="+", metavar="MODEL_DIR",
-                        help="evaluate these saved classifiers as one ensemble instead of training")
-    parser.add_argument("--subword_samples", type=int, default=0,
-                        help="with --ensemble: test-time augmentation, this many BPE-dropout segmentations per review")
-    parser.add_argument("--eval_subword_dropout", type=float, default=0.2,
-                        help="with --subword_samples: the BPE-dropout rate of those segmentations")
+    parser.add_argument(
+        "--ensemble",
+        nargs="+",
+        metavar="MODEL_DIR",
+        help="evaluate these saved classifiers as one ensemble instead of training",
+    )
+    parser.add_argument(
+        "--subword_samples",
+        type=int,
+        default=0,
+        help="with --ensemble: test-time augmentation, this many BPE-dropout segmentations per review",
+    )
+    parser.add_argument(
+        "--eval_subword_dropout",
+        type=float,
+        default=0.2,
+        help="with --subword_samples: the BPE-dropout rate of those segmentations",
+    )
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("give --data_dir (or set HF_SEQ_DATA) to the folder holding nsmc/ratings_{train,test}.txt")
@@ -111,11 +131,16 @@ def main():
 
     if args.ensemble:
         test_file = os.path.join(nsmc_dir, "ratings_test.txt")
-        results.update(ensemble_figures(args.ensemble, test_file, args.max_length, args.subword_samples,
-                                        args.eval_subword_dropout))
-        print(f"{results['model']} from scratch: accuracy {results['test_accuracy']:.4f} on NSMC test "
-              f"({results['members_training_minutes']} min of training, {results['evaluation_seconds']:.0f} s "
-              "to evaluate)")
+        results.update(
+            ensemble_figures(
+                args.ensemble, test_file, args.max_length, args.subword_samples, args.eval_subword_dropout
+            )
+        )
+        print(
+            f"{results['model']} from scratch: accuracy {results['test_accuracy']:.4f} on NSMC test "
+            f"({results['members_training_minutes']} min of training, {results['evaluation_seconds']:.0f} s "
+            "to evaluate)"
+        )
         print(json.dumps(results))
         return
 
@@ -124,8 +149,11 @@ def main():
         tokenizer = args.tokenizer
     else:
         tokenizer = train_tokenizer(
-            dataset=nsmc["train"], text_column="document", vocab_size=args.vocab_size,
-            output_dir=os.path.join(args.output_dir, "tokenizer"), overwrite=True,
+            dataset=nsmc["train"],
+            text_column="document",
+            vocab_size=args.vocab_size,
+            output_dir=os.path.join(args.output_dir, "tokenizer"),
+            overwrite=True,
         )
         results["tokenizer_seconds"] = round(time.time() - start, 1)
 
@@ -178,8 +206,11 @@ def main():
         test_accuracy=round(accuracy, 4),
         test_n=run.metrics.get("eval_n"),
         neural_wall_seconds=round(wall, 1),
-        **({"last_step_test_accuracy": round(run.metrics["eval_last_step_accuracy"], 4)}
-           if args.weight_averaging else {}),
+        **(
+            {"last_step_test_accuracy": round(run.metrics["eval_last_step_accuracy"], 4)}
+            if args.weight_averaging
+            else {}
+        ),
         goal="test_accuracy >= 0.88 and above the baseline",
     )
     print(f"Bi{args.cell.upper()} from scratch: accuracy {accuracy:.4f} on NSMC test in {wall / 60:.1f} min")

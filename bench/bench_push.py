@@ -15,16 +15,25 @@ import tempfile
 import time
 from pathlib import Path
 
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.support.hub_server import HubServer  # noqa: E402
 
+
 TOKEN = "hf_bench_token"
 HUB = HubServer({TOKEN: "bench"}).start()
 # huggingface_hub reads these when imported: set them first.
-os.environ.update({"HF_ENDPOINT": HUB.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": tempfile.mkdtemp(),
-                   "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+os.environ.update(
+    {
+        "HF_ENDPOINT": HUB.url,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HOME": tempfile.mkdtemp(),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
+)
 os.environ.pop("HF_TOKEN", None)
 
 import torch  # noqa: E402
@@ -36,16 +45,24 @@ from hf_seq.hub import push_model  # noqa: E402
 
 
 def build_run(folder: Path, hidden_size: int, vocab_size: int) -> None:
-    texts = (REPO_ROOT / "hf_seq" / "sample_data" / "reviews_sample_train.txt").read_text(encoding="utf-8").splitlines()
+    texts = (
+        (REPO_ROOT / "hf_seq" / "sample_data" / "reviews_sample_train.txt").read_text(encoding="utf-8").splitlines()
+    )
     backend = Tokenizer(models.BPE(unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
-                                                           special_tokens=["<pad>", "<unk>", "<s>", "</s>"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
-                                        bos_token="<s>", eos_token="</s>")
+    backend.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size, show_progress=False, special_tokens=["<pad>", "<unk>", "<s>", "</s>"]
+        ),
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
     torch.manual_seed(0)
-    config = hf_seq.LSTMConfig(vocab_size=len(tokenizer), embedding_size=hidden_size, hidden_size=hidden_size,
-                               num_hidden_layers=2)
+    config = hf_seq.LSTMConfig(
+        vocab_size=len(tokenizer), embedding_size=hidden_size, hidden_size=hidden_size, num_hidden_layers=2
+    )
     hf_seq.LSTMForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
@@ -71,8 +88,11 @@ def measure(name: str, push, folder: Path, repeats: int) -> dict:
         requests.append(len(HUB.requests) - before)
         repo = HUB.repo(repo_id)
         commits.append(len(repo.commits) - 1)  # minus the repo's initial commit
-    return {"commits": commits[0], "requests": sorted(requests)[len(requests) // 2],
-            "seconds": sorted(seconds)[len(seconds) // 2]}
+    return {
+        "commits": commits[0],
+        "requests": sorted(requests)[len(requests) // 2],
+        "seconds": sorted(seconds)[len(seconds) // 2],
+    }
 
 
 def main() -> None:
@@ -91,9 +111,13 @@ def main() -> None:
     print(f"model.safetensors: {size_mb:.1f} MB; median of {args.repeats} pushes each, local Hub over HTTP")
     print(f"{'':<34}{'commits':>8}{'requests':>10}{'seconds':>10}")
     print(f"{'hf-seq push (one commit)':<34}{ours['commits']:>8}{ours['requests']:>10}{ours['seconds']:>10.2f}")
-    print(f"{'transformers push_to_hub x3':<34}{theirs['commits']:>8}{theirs['requests']:>10}{theirs['seconds']:>10.2f}")
-    print(f"ratios transformers / hf-seq: commits {theirs['commits'] / ours['commits']:.1f}x, "
-          f"requests {theirs['requests'] / ours['requests']:.2f}x, time {theirs['seconds'] / ours['seconds']:.2f}x")
+    print(
+        f"{'transformers push_to_hub x3':<34}{theirs['commits']:>8}{theirs['requests']:>10}{theirs['seconds']:>10.2f}"
+    )
+    print(
+        f"ratios transformers / hf-seq: commits {theirs['commits'] / ours['commits']:.1f}x, "
+        f"requests {theirs['requests'] / ours['requests']:.2f}x, time {theirs['seconds'] / ours['seconds']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

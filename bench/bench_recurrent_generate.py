@@ -30,7 +30,11 @@ def build(config_class, vocab_size):
 def time_generate(model, prompt, new_tokens, use_cache):
     start = time.perf_counter()
     output = model.generate(
-        prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, use_cache=use_cache,
+        prompt,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        use_cache=use_cache,
         pad_token_id=0,
     )
     elapsed = time.perf_counter() - start

@@ -34,8 +34,10 @@ class PlainSeq2Seq(nn.Module):
         super().__init__()
         self.src_embed, self.tgt_embed = nn.Embedding(vocab, emb), nn.Embedding(vocab, emb)
         self.encoder = nn.LSTM(emb, hidden // 2, layers, batch_first=True, bidirectional=True)
-        self.bridge_h, self.bridge_c = nn.Linear(2 * layers * hidden // 2, layers * hidden), nn.Linear(
-            2 * layers * hidden // 2, layers * hidden)
+        self.bridge_h, self.bridge_c = (
+            nn.Linear(2 * layers * hidden // 2, layers * hidden),
+            nn.Linear(2 * layers * hidden // 2, layers * hidden),
+        )
         self.cells = nn.ModuleList([nn.LSTMCell(emb + hidden if i == 0 else hidden, hidden) for i in range(layers)])
         self.key, self.out = nn.Linear(hidden, hidden, bias=False), nn.Linear(2 * hidden, hidden, bias=False)
         self.head = nn.Linear(emb, vocab)
@@ -74,17 +76,34 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = Seq2SeqRNNConfig(vocab_size=args.vocab, hidden_size=args.hidden, embedding_size=args.hidden,
-                              encoder_layers=args.layers, decoder_layers=args.layers, attention="general",
-                              input_feeding=True, embedding_dropout=0.0, dropout=0.0, output_dropout=0.0)
+    config = Seq2SeqRNNConfig(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        embedding_size=args.hidden,
+        encoder_layers=args.layers,
+        decoder_layers=args.layers,
+        attention="general",
+        input_feeding=True,
+        embedding_dropout=0.0,
+        dropout=0.0,
+        output_dropout=0.0,
+    )
     model = Seq2SeqRNNForConditionalGeneration(config).eval()
     source = torch.randint(4, args.vocab, (2, 20))
-    results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
-               "torch": torch.__version__, "hidden": args.hidden, "layers": args.layers}
+    results = {
+        "machine": platform.processor() or platform.machine(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "hidden": args.hidden,
+        "layers": args.layers,
+    }
 
     with torch.no_grad():
+
         def beam(use_cache):
-            return lambda: model.generate(source, num_beams=4, max_new_tokens=64, min_new_tokens=64, use_cache=use_cache)
+            return lambda: model.generate(
+                source, num_beams=4, max_new_tokens=64, min_new_tokens=64, use_cache=use_cache
+            )
 
         results["beam4_64_cached_s"] = timed(beam(True))
         results["beam4_64_uncached_s"] = timed(beam(False))

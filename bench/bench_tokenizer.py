@@ -29,6 +29,7 @@ import time
 import unicodedata
 from pathlib import Path
 
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
@@ -55,6 +56,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import AutoTokenizer  # noqa: E402
 
 from tokenizer_training import BYTE_TOKENS, load_text_column, train_tokenizer  # noqa: E402
+
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]
 
@@ -84,7 +86,7 @@ def train_raw_tokenizers(docs_file, save_to):
 
 
 def train_ours(docs_file, output_dir, **overrides):
-    settings = dict(vocab_size=ARGS.vocab_size, min_frequency=ARGS.min_frequency, overwrite=True)
+    settings = {"vocab_size": ARGS.vocab_size, "min_frequency": ARGS.min_frequency, "overwrite": True}
     return train_tokenizer(files=[docs_file], output_dir=output_dir, **{**settings, **overrides})
 
 
@@ -150,14 +152,35 @@ def measure_startup(train_path, docs_file, workdir):
     command = [sys.executable, "-m", "hf_seq_cli"]
     settings = ["--vocab_size", str(ARGS.vocab_size), "--min_frequency", str(ARGS.min_frequency), "--overwrite"]
     processes = {
-        "raw tokenizers, fresh process": [sys.executable, "-c", RAW_TRAINING_PROCESS, str(docs_file),
-                                          str(workdir / "raw_process.json"), str(ARGS.vocab_size),
-                                          str(ARGS.min_frequency)],
-        "hf-seq train-tokenizer": [*command, "train-tokenizer", "--train_files", str(docs_file),
-                                   "--output_dir", str(workdir / "cli"), *settings],
-        "hf-seq train-tokenizer --text_column": [*command, "train-tokenizer", "--train_files", str(train_path),
-                                                 "--text_column", "document", "--output_dir",
-                                                 str(workdir / "cli_tsv"), *settings],
+        "raw tokenizers, fresh process": [
+            sys.executable,
+            "-c",
+            RAW_TRAINING_PROCESS,
+            str(docs_file),
+            str(workdir / "raw_process.json"),
+            str(ARGS.vocab_size),
+            str(ARGS.min_frequency),
+        ],
+        "hf-seq train-tokenizer": [
+            *command,
+            "train-tokenizer",
+            "--train_files",
+            str(docs_file),
+            "--output_dir",
+            str(workdir / "cli"),
+            *settings,
+        ],
+        "hf-seq train-tokenizer --text_column": [
+            *command,
+            "train-tokenizer",
+            "--train_files",
+            str(train_path),
+            "--text_column",
+            "document",
+            "--output_dir",
+            str(workdir / "cli_tsv"),
+            *settings,
+        ],
     }
     helps = {"hf-seq --help (python -m hf_seq_cli)": [*command, "--help"]}
     installed_script = Path(sys.executable).with_name("hf-seq")
@@ -175,16 +198,20 @@ def measure_startup(train_path, docs_file, workdir):
             times[name].append(timed_process(help_command))
     best = {name: min(values) for name, values in times.items()}
     raw_process, cli = best["raw tokenizers, fresh process"], best["hf-seq train-tokenizer"]
-    same_vocab = (Tokenizer.from_file(str(workdir / "raw_process.json")).get_vocab()
-                  == Tokenizer.from_file(str(workdir / "cli" / "tokenizer.json")).get_vocab())
+    same_vocab = (
+        Tokenizer.from_file(str(workdir / "raw_process.json")).get_vocab()
+        == Tokenizer.from_file(str(workdir / "cli" / "tokenizer.json")).get_vocab()
+    )
     print("\n== Start-up: the command line vs raw tokenizers (wall seconds, best of %d) ==" % ARGS.repeats)
     for name, values in times.items():
         print(f"{name:>52}: {best[name]:6.2f} s   (runs: {', '.join(f'{value:.2f}' for value in values)})")
     print(f"{'raw tokenizers, train() call only':>52}: {min(raw_in_process):6.2f} s")
     print(f"hf-seq train-tokenizer / raw tokenizers process  = {cli / raw_process:.3f}  (goal <= 1.2)")
     print(f"hf-seq train-tokenizer / raw train() call only   = {cli / min(raw_in_process):.3f}")
-    print(f"hf-seq train-tokenizer --text_column / raw process = "
-          f"{best['hf-seq train-tokenizer --text_column'] / raw_process:.3f}  (reads the TSV with datasets)")
+    print(
+        f"hf-seq train-tokenizer --text_column / raw process = "
+        f"{best['hf-seq train-tokenizer --text_column'] / raw_process:.3f}  (reads the TSV with datasets)"
+    )
     print(f"hf-seq --help: {best['hf-seq --help (python -m hf_seq_cli)']:.3f} s  (goal < 1 s)")
     print(f"the command and raw tokenizers learned the same vocabulary: {same_vocab}")
 
@@ -249,8 +276,10 @@ def main():
             ("raw tokenizers BpeTrainer", "raw tokenizers", "  (goal <= 1.1)"),
             ("sentencepiece BPE", "sentencepiece", ""),
         ):
-            print(f"ours / {label:<25} = {best['ours'] / best[other]:.3f} wall, "
-                  f"{best_cpu['ours'] / best_cpu[other]:.3f} CPU{goal}")
+            print(
+                f"ours / {label:<25} = {best['ours'] / best[other]:.3f} wall, "
+                f"{best_cpu['ours'] / best_cpu[other]:.3f} CPU{goal}"
+            )
         print(f"ours from TSV / raw tokenizers    = {seconds_from_tsv / best['raw tokenizers']:.3f} wall")
         print(f"ours and raw learned the same vocabulary: {same_vocab}")
 
@@ -286,15 +315,21 @@ def main():
         with_jamo = [text for text in train_documents if any("\u3131" <= char <= "\u318e" for char in text)]
         changed_jamo = [text for text in changed if any("\u3131" <= char <= "\u318e" for char in text)]
         print("\n== NFC vs NFKC (NSMC train documents) ==")
-        print(f"tokens per test review: NFC {ours_per_review:.3f}, NFKC {nfkc_per_review:.3f}"
-              f"  (NFKC / NFC = {nfkc_per_review / ours_per_review:.3f})")
+        print(
+            f"tokens per test review: NFC {ours_per_review:.3f}, NFKC {nfkc_per_review:.3f}"
+            f"  (NFKC / NFC = {nfkc_per_review / ours_per_review:.3f})"
+        )
         share = len(changed) / len(train_documents)
-        print(f"documents NFKC changes: {len(changed)} of {len(train_documents)} ({share:.1%}); "
-              f"{len(changed_jamo)} of them contain compatibility jamo")
+        print(
+            f"documents NFKC changes: {len(changed)} of {len(train_documents)} ({share:.1%}); "
+            f"{len(changed_jamo)} of them contain compatibility jamo"
+        )
         share = len(with_jamo) / len(train_documents)
         print(f"documents with compatibility jamo (ㅋ, ㅠ, ...): {len(with_jamo)} ({share:.1%})")
-        print(f"e.g. NFKC('ㅋㅋㅋ ㅠㅠ') = {unicodedata.normalize('NFKC', 'ㅋㅋㅋ ㅠㅠ')!r} "
-              f"(U+110F/U+1172 conjoining jamo), NFKC('ㅋㅠㅠ') = {unicodedata.normalize('NFKC', 'ㅋㅠㅠ')!r}")
+        print(
+            f"e.g. NFKC('ㅋㅋㅋ ㅠㅠ') = {unicodedata.normalize('NFKC', 'ㅋㅋㅋ ㅠㅠ')!r} "
+            f"(U+110F/U+1172 conjoining jamo), NFKC('ㅋㅠㅠ') = {unicodedata.normalize('NFKC', 'ㅋㅠㅠ')!r}"
+        )
 
         # 4. Batch-encode throughput over the whole train corpus (wall and CPU seconds, as for training).
         # The raw figure includes reading the ids out of the Encoding objects, which the batch call also does.
@@ -310,8 +345,10 @@ def main():
             seconds, cpu_seconds, encoded = timed_with_cpu(encode)
             encode_seconds[name] = (seconds, cpu_seconds)
             tokens = sum(map(len, encoded))
-            print(f"{name:>32}: {count / seconds:8.0f} reviews/s, {tokens / seconds:9.0f} tokens/s "
-                  f"({seconds:.2f} s wall, {cpu_seconds:.2f} s CPU)")
+            print(
+                f"{name:>32}: {count / seconds:8.0f} reviews/s, {tokens / seconds:9.0f} tokens/s "
+                f"({seconds:.2f} s wall, {cpu_seconds:.2f} s CPU)"
+            )
         ours_seconds, ours_cpu = encode_seconds["ours (AutoTokenizer batch call)"]
         for name in list(encoders)[1:]:
             seconds, cpu_seconds = encode_seconds[name]
@@ -319,6 +356,7 @@ def main():
 
         # 5. Start-up, last: the other figures do not wait for it.
         measure_startup(train_path, docs_file, workdir)
+
 
 if __name__ == "__main__":
     main()

@@ -28,6 +28,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from hf_seq import TransformerLMConfig, TransformerLMForCausalLM
 
+
 # Dense bf16 tensor-core peak (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name().
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0}
 
@@ -125,16 +126,27 @@ def report(title, rates, baseline="GPT-2"):
     for name, values in rates.items():
         if name != baseline:
             ratios = [ours / theirs for ours, theirs in zip(values, rates[baseline])]
-            print(f"  ratio {name} / {baseline}: median {statistics.median(ratios):.2f}x, best runs "
-                  f"{max(values) / max(rates[baseline]):.2f}x   (per repeat: {', '.join(f'{r:.2f}' for r in ratios)})")
+            print(
+                f"  ratio {name} / {baseline}: median {statistics.median(ratios):.2f}x, best runs "
+                f"{max(values) / max(rates[baseline]):.2f}x   (per repeat: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--positions", nargs="+", choices=["rotary", "learned"], default=["rotary", "learned"],
-                        help="TransformerLM position types to compare with GPT-2 (rotary is the default config)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: on a shared machine, waiting threads distort timings)")
+    parser.add_argument(
+        "--positions",
+        nargs="+",
+        choices=["rotary", "learned"],
+        default=["rotary", "learned"],
+        help="TransformerLM position types to compare with GPT-2 (rotary is the default config)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: on a shared machine, waiting threads distort timings)",
+    )
     parser.add_argument("--attn_implementation", default="sdpa")
     parser.add_argument("--vocab_size", type=int, default=16000)
     parser.add_argument("--hidden_size", type=int, default=384)
@@ -151,8 +163,12 @@ def main(argv=None):
     parser.add_argument("--gpu_seq_len", type=int, default=1024)
     parser.add_argument("--peak_tflops", type=float, default=None, help="bf16 peak of the GPU (default: looked up)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--clock", choices=["cpu", "wall"], default=None,
-                        help="cpu: process CPU time (default on CPU); wall: elapsed time (always on a GPU)")
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default=None,
+        help="cpu: process CPU time (default on CPU); wall: elapsed time (always on a GPU)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.clock is None or args.device == "cuda":
@@ -163,8 +179,10 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     models = build_models(args)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {device_name}; torch {torch.__version__}; transformers {transformers.__version__}; "
-          f"attention: {args.attn_implementation}; clock: {args.clock}")
+    print(
+        f"device: {device_name}; torch {torch.__version__}; transformers {transformers.__version__}; "
+        f"attention: {args.attn_implementation}; clock: {args.clock}"
+    )
     for name, model in models.items():
         print(f"  {name:<14} {sum(p.numel() for p in model.parameters()):,} parameters")
 
@@ -195,6 +213,7 @@ def main(argv=None):
                 pad_token_id=0,
             )
             assert output.shape[1] == args.prompt_len + args.new_tokens
+
         return generate
 
     generators = {name: make_generate(model) for name, model in models.items()}

@@ -19,6 +19,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 from hf_seq.data.nsmc import load_nsmc
 from hf_seq.training.finetune import empty_document_ids
 
+
 BUCKETS = ((1, 10), (11, 20), (21, 40), (41, 80))
 
 
@@ -33,7 +34,7 @@ def predictions_by_length(model_dir, documents, labels, max_length, batch_size=2
     results = []
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
-            indices = order[start:start + batch_size]
+            indices = order[start : start + batch_size]
             batch = collator([{"input_ids": encoded[index]} for index in indices])
             predicted = model(**batch).logits.argmax(-1).tolist()
             results.extend((len(encoded[index]), predicted[row] == labels[index]) for row, index in enumerate(indices))

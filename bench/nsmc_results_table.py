@@ -49,7 +49,7 @@ def variant(command):
 
 
 def hardware(description):
-    """"1 CPU threads" (what the bench records on a CPU) as "CPU, 1 thread"; a GPU's name as it is."""
+    """ "1 CPU threads" (what the bench records on a CPU) as "CPU, 1 thread"; a GPU's name as it is."""
     threads, _, rest = description.partition(" CPU threads")
     if rest or not threads.isdigit():
         return description
@@ -61,16 +61,23 @@ def ensemble_row(record):
     members = record["members"]
     perplexities = [f"{member['lm_test_perplexity']:.1f}" for member in members if member.get("lm_test_perplexity")]
     described = [f"{member['classifier']} ({100 * member['nsmc_test_accuracy']:.2f}%)" for member in members]
-    return "| " + " | ".join([
-        f"{record['model']}: ensemble of " + " + ".join(described),
-        f"{record['classifier_parameters'] / 1e6:.2f}M",
-        f"{record['pretrain_tokens'] / 1e6:.1f}M" if record["pretrained"] else "—",
-        " / ".join(perplexities) or "—",
-        " / ".join(f"{member['finetune_epochs']:g}" for member in members if "finetune_epochs" in member) or "—",
-        f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
-        f"{minutes(record['pretrain_seconds'])} + {minutes(record['finetune_seconds'])}",
-        " / ".join(hardware(part) for part in record["hardware"].split(" / ")),
-    ]) + " |"
+    return (
+        "| "
+        + " | ".join(
+            [
+                f"{record['model']}: ensemble of " + " + ".join(described),
+                f"{record['classifier_parameters'] / 1e6:.2f}M",
+                f"{record['pretrain_tokens'] / 1e6:.1f}M" if record["pretrained"] else "—",
+                " / ".join(perplexities) or "—",
+                " / ".join(f"{member['finetune_epochs']:g}" for member in members if "finetune_epochs" in member)
+                or "—",
+                f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
+                f"{minutes(record['pretrain_seconds'])} + {minutes(record['finetune_seconds'])}",
+                " / ".join(hardware(part) for part in record["hardware"].split(" / ")),
+            ]
+        )
+        + " |"
+    )
 
 
 def table_row(record):
@@ -82,22 +89,30 @@ def table_row(record):
     wall = minutes(record["finetune_seconds"])
     if pretrained:
         wall = f"{minutes(record['pretrain_seconds'])} + {wall}"
-    return "| " + " | ".join([
-        f"{record['model']} {size}" + (" pretrained" if pretrained else " from scratch") + variant(command),
-        f"{record['classifier_parameters'] / 1e6:.2f}M",
-        f"{record['pretrain_tokens'] / 1e6:.1f}M" if pretrained else "—",
-        f"{record['lm_test_perplexity']:.1f}" if pretrained else "—",
-        f"{command['finetune_epochs']:g}",
-        f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
-        wall,
-        hardware(record["hardware"]),
-    ]) + " |"
+    return (
+        "| "
+        + " | ".join(
+            [
+                f"{record['model']} {size}" + (" pretrained" if pretrained else " from scratch") + variant(command),
+                f"{record['classifier_parameters'] / 1e6:.2f}M",
+                f"{record['pretrain_tokens'] / 1e6:.1f}M" if pretrained else "—",
+                f"{record['lm_test_perplexity']:.1f}" if pretrained else "—",
+                f"{command['finetune_epochs']:g}",
+                f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
+                wall,
+                hardware(record["hardware"]),
+            ]
+        )
+        + " |"
+    )
 
 
 def main(path):
     records = latest_runs(path)
-    print("| model | params | pretraining tokens | LM test perplexity | NSMC epochs | NSMC test accuracy "
-          "| wall time (pretrain + fine-tune) | hardware |")
+    print(
+        "| model | params | pretraining tokens | LM test perplexity | NSMC epochs | NSMC test accuracy "
+        "| wall time (pretrain + fine-tune) | hardware |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for record in records:
         print(table_row(record))

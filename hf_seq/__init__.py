@@ -39,7 +39,6 @@ from .models.seq2seq_rnn import (
     Seq2SeqRNNModel,
     register_seq2seq_rnn,
 )
-from .models.word2vec import Word2VecConfig, Word2VecModel, register_word2vec
 from .models.transformer import (
     TransformerLMConfig,
     TransformerLMForCausalLM,
@@ -47,6 +46,8 @@ from .models.transformer import (
     TransformerLMForTokenClassification,
     TransformerLMModel,
 )
+from .models.word2vec import Word2VecConfig, Word2VecModel, register_word2vec
+
 
 __version__ = "0.1.0"
 

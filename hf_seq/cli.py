@@ -6,6 +6,7 @@ import sys
 
 from hf_seq_cli import COMMANDS, main
 
+
 __all__ = ["COMMANDS", "main"]
 
 if __name__ == "__main__":

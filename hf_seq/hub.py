@@ -24,6 +24,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from .model_card import LOSS_CURVE_FILE, plot_loss_curve, read_run_data, render_model_card
 
+
 logger = logging.getLogger(__name__)
 
 # Pickled files are never pushed: the weights go as safetensors, pickles run code when loaded, and Trainer's
@@ -101,8 +102,10 @@ def collect_model_files(model_dir: str | os.PathLike) -> tuple[list[Path], list[
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     auto_map = config.get("auto_map")
     if not auto_map:
-        raise ValueError(f"{model_dir}/config.json has no auto_map: save the model with hf_seq imported so that "
-                         "save_pretrained writes the modelling code and its auto_map next to the weights")
+        raise ValueError(
+            f"{model_dir}/config.json has no auto_map: save the model with hf_seq imported so that "
+            "save_pretrained writes the modelling code and its auto_map next to the weights"
+        )
     # An auto_map value is "module.Class" ("repo--module.Class" for code in another repo), or a list of them
     # (tokenizers: [slow, fast], either may be null).
     references = [r for value in auto_map.values() for r in (value if isinstance(value, list) else [value]) if r]
@@ -112,8 +115,10 @@ def collect_model_files(model_dir: str | os.PathLike) -> tuple[list[Path], list[
         module = sorted(needed - checked)[0]
         checked.add(module)
         if module not in names:
-            raise FileNotFoundError(f"{model_dir} lacks {module}, which trust_remote_code loading needs "
-                                    f"(named by config.json's auto_map or imported by another code file)")
+            raise FileNotFoundError(
+                f"{model_dir} lacks {module}, which trust_remote_code loading needs "
+                f"(named by config.json's auto_map or imported by another code file)"
+            )
         needed |= {f"{name}.py" for name in _RELATIVE_IMPORT.findall((model_dir / module).read_text(encoding="utf-8"))}
     return files, skipped
 
@@ -170,8 +175,9 @@ def push_model(
 
         run = read_run_data(model_dir)
         loss_curve = plot_loss_curve(run.log_history)
-        card = render_model_card(run, repo_id, license=license, language=language,
-                                 loss_curve_file=LOSS_CURVE_FILE if loss_curve else None)
+        card = render_model_card(
+            run, repo_id, license=license, language=language, loss_curve_file=LOSS_CURVE_FILE if loss_curve else None
+        )
         uploads = {path.name: path.read_bytes() for path in files}
         uploads["README.md"] = str(card).encode("utf-8")
         if loss_curve:
@@ -186,8 +192,10 @@ def push_model(
 
         api.create_repo(repo_id, private=private, exist_ok=True)
         if private and not api.repo_info(repo_id).private:
-            raise PushError(f"{repo_id} already exists and is public: refusing to push with private=True "
-                            "(make the repo private on the Hub first, or push without private)")
+            raise PushError(
+                f"{repo_id} already exists and is public: refusing to push with private=True "
+                "(make the repo private on the Hub first, or push without private)"
+            )
         if branch != "main":
             api.create_branch(repo_id, branch=branch, exist_ok=True)
         logger.info("pushing %d files to %s (branch %s) as %s", len(uploads), repo_id, branch, user)
@@ -210,8 +218,9 @@ def push_model(
         else:
             outcome = f"lost the connection to the Hub at {api.endpoint} while pushing to {repo_id}"
             aftermath = "the commit may or may not have been made: check the repo, then push again"
-        raise PushError(f"{outcome} ({type(error).__name__}: {error}). The local folder {model_dir} is "
-                        f"unchanged; {aftermath}.") from error
+        raise PushError(
+            f"{outcome} ({type(error).__name__}: {error}). The local folder {model_dir} is unchanged; {aftermath}."
+        ) from error
     except ValueError as error:
         if "Invalid metadata in README.md" in str(error):  # raised by the Hub's /api/validate-yaml check
             raise PushError(f"the Hub rejected the model card metadata for {repo_id}: {error}") from error
@@ -225,11 +234,15 @@ def _explain_http_error(error: HfHubHTTPError, repo_id: str, branch: str, endpoi
     status = error.response.status_code if error.response is not None else None
     server_message = f": {error.server_message}" if getattr(error, "server_message", None) else ""
     if status == 401:
-        return PushError(f"the Hub at {endpoint} refused the token (401 Unauthorized) while pushing to {repo_id}: "
-                         "check HF_TOKEN or run `hf auth login` again")
+        return PushError(
+            f"the Hub at {endpoint} refused the token (401 Unauthorized) while pushing to {repo_id}: "
+            "check HF_TOKEN or run `hf auth login` again"
+        )
     if status == 403:
-        return PushError(f"the token may not write to {repo_id} (403 Forbidden){server_message}. Push to your own "
-                         "namespace or ask its owner for write access")
+        return PushError(
+            f"the token may not write to {repo_id} (403 Forbidden){server_message}. Push to your own "
+            "namespace or ask its owner for write access"
+        )
     if isinstance(error, RevisionNotFoundError):
         return PushError(f"branch {branch!r} of {repo_id} was not found (404){server_message}")
     if isinstance(error, RepositoryNotFoundError):

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+
 logger = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
@@ -70,14 +71,35 @@ KNOWN_DATASETS = {
 
 # Config fields shown as the model's size, when present.
 SIZE_KEYS = [
-    "vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-    "max_position_embeddings", "position_embedding_type", "nonlinearity", "bidirectional", "reading_direction",
+    "vocab_size",
+    "embedding_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "position_embedding_type",
+    "nonlinearity",
+    "bidirectional",
+    "reading_direction",
     "tie_word_embeddings",
 ]
 # Trainer figures that describe speed or counts, not quality.
-NON_METRICS = {"runtime", "samples_per_second", "steps_per_second", "samples", "total_flos", "epoch", "n",
-               "n_tokens", "tokens", "model_preparation_time", "jit_compilation_time", "mem_cpu_alloc_delta",
-               "mem_cpu_peaked_delta"}
+NON_METRICS = {
+    "runtime",
+    "samples_per_second",
+    "steps_per_second",
+    "samples",
+    "total_flos",
+    "epoch",
+    "n",
+    "n_tokens",
+    "tokens",
+    "model_preparation_time",
+    "jit_compilation_time",
+    "mem_cpu_alloc_delta",
+    "mem_cpu_peaked_delta",
+}
 RESULT_FILES = ["all_results.json", "eval_results.json", "test_results.json", "train_results.json"]
 SPLIT_PREFIXES = {"eval", "test", "train", "predict", "validation"}
 
@@ -225,8 +247,9 @@ def read_run_data(model_dir: str | os.PathLike) -> RunData:
         if config.get("pooling") and task == "text-classification":
             size["pooling"] = config["pooling"]
         if config.get("id2label"):
-            size["labels"] = ", ".join(f"{i}: {label}" for i, label in sorted(config["id2label"].items(),
-                                                                                key=lambda item: int(item[0])))
+            size["labels"] = ", ".join(
+                f"{i}: {label}" for i, label in sorted(config["id2label"].items(), key=lambda item: int(item[0]))
+            )
 
     datasets = _datasets(run_info)
     hub_dataset_ids = [d["id"] for d in datasets if d.get("id")]
@@ -271,12 +294,25 @@ def read_run_data(model_dir: str | os.PathLike) -> RunData:
     limitations = [limitations] if isinstance(limitations, str) else limitations
 
     return RunData(
-        architecture=architecture, model_type=model_type, family=family, task=task, auto_class=auto_class,
-        description=description, num_parameters=count_parameters(model_dir), size=size,
-        tokenizer=_tokenizer_facts(model_dir, run_info.get("tokenizer", {})), datasets=datasets,
-        hyperparameters=hyperparameters, compute=compute, metrics=list(unique_metrics.values()), log_history=log_history,
-        language=language, license=run_info.get("license"), base_model=run_info.get("base_model"),
-        intended_use=run_info.get("intended_use"), limitations=limitations or [],
+        architecture=architecture,
+        model_type=model_type,
+        family=family,
+        task=task,
+        auto_class=auto_class,
+        description=description,
+        num_parameters=count_parameters(model_dir),
+        size=size,
+        tokenizer=_tokenizer_facts(model_dir, run_info.get("tokenizer", {})),
+        datasets=datasets,
+        hyperparameters=hyperparameters,
+        compute=compute,
+        metrics=list(unique_metrics.values()),
+        log_history=log_history,
+        language=language,
+        license=run_info.get("license"),
+        base_model=run_info.get("base_model"),
+        intended_use=run_info.get("intended_use"),
+        limitations=limitations or [],
     )
 
 
@@ -315,8 +351,10 @@ def _default_intended_use(run: RunData) -> str:
     trained_on = ", ".join(d["name"] for d in run.datasets)
     domain = f" in the domain of its training data ({trained_on})" if trained_on else ""
     if run.task == "text-generation":
-        return (f"Scoring (perplexity) and generating text{domain}; a small, fast baseline for research and teaching "
-                "on language modelling.")
+        return (
+            f"Scoring (perplexity) and generating text{domain}; a small, fast baseline for research and teaching "
+            "on language modelling."
+        )
     if run.task == "text-classification":
         labels = f" into the labels {run.size['labels']}" if "labels" in run.size else ""
         return f"Classifying short texts{labels}{domain}; a small, fast baseline for research and teaching."
@@ -330,23 +368,38 @@ def _default_limitations(run: RunData) -> list[str]:
     if run.datasets:
         limitations.append("Trained only on the data above: expect lower quality on text from other domains.")
     if run.model_type in RECURRENT_MODEL_TYPES:
-        limitations.append("A recurrent model carries its context in a fixed-size state, so information from far "
-                           "back in a long text fades.")
-    limitations.append("Its outputs were not evaluated for bias, toxicity or factual accuracy: do not use it for "
-                       "decisions about people.")
+        limitations.append(
+            "A recurrent model carries its context in a fixed-size state, so information from far "
+            "back in a long text fades."
+        )
+    limitations.append(
+        "Its outputs were not evaluated for bias, toxicity or factual accuracy: do not use it for "
+        "decisions about people."
+    )
     return limitations
 
 
 def _eval_result(task: str, metric: Metric) -> EvalResult:
     """A model-index entry for one measured figure, naming its dataset as people know it."""
-    return EvalResult(task_type=task, dataset_type=metric.dataset,
-                      dataset_name=KNOWN_DATASETS.get(metric.dataset, {}).get("name", metric.dataset),
-                      dataset_split=metric.split, metric_type=metric.name, metric_name=metric.name,
-                      metric_value=metric.value)
+    return EvalResult(
+        task_type=task,
+        dataset_type=metric.dataset,
+        dataset_name=KNOWN_DATASETS.get(metric.dataset, {}).get("name", metric.dataset),
+        dataset_split=metric.split,
+        metric_type=metric.name,
+        metric_name=metric.name,
+        metric_value=metric.value,
+    )
 
 
-def render_model_card(run: RunData, repo_id: str, *, license: str | None = None, language: str | None = None,
-                      loss_curve_file: str | None = None) -> ModelCard:
+def render_model_card(
+    run: RunData,
+    repo_id: str,
+    *,
+    license: str | None = None,
+    language: str | None = None,
+    loss_curve_file: str | None = None,
+) -> ModelCard:
     """Fill the card template from `run`; `license` / `language` given here win over those in run_info.json.
 
     `loss_curve_file` is the repo path of the loss-curve image when one is pushed with the card.
@@ -358,7 +411,8 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
 
     # model-index holds evaluation results only: a known task, a Hub dataset and a split other than train.
     eval_results = [
-        _eval_result(run.task, metric) for metric in run.metrics
+        _eval_result(run.task, metric)
+        for metric in run.metrics
         if run.task and metric.dataset and metric.split != "train"
     ]
     family_tag = run.model_type.removeprefix("hf_seq_").replace("_", "-")
@@ -367,7 +421,8 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
         license=license,
         library_name="transformers",
         pipeline_tag=run.task,
-        tags=["hf-seq", family_tag, "custom_code"] + (["recurrent"] if run.model_type in RECURRENT_MODEL_TYPES else []),
+        tags=["hf-seq", family_tag, "custom_code"]
+        + (["recurrent"] if run.model_type in RECURRENT_MODEL_TYPES else []),
         datasets=hub_dataset_ids or None,
         base_model=run.base_model,
         metrics=sorted({result.metric_type for result in eval_results}) or None,
@@ -389,8 +444,13 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
         summary += f" Its training started from the weights of `{run.base_model}`."
 
     training_datasets = [
-        {"id": d.get("id"), "name": d["name"],
-         "details": "; ".join(str(d[key]) for key in ("details", "split", "num_examples") if d.get(key) is not None)}
+        {
+            "id": d.get("id"),
+            "name": d["name"],
+            "details": "; ".join(
+                str(d[key]) for key in ("details", "split", "num_examples") if d.get(key) is not None
+            ),
+        }
         for d in run.datasets
     ]
     return ModelCard.from_template(
@@ -416,8 +476,14 @@ def render_model_card(run: RunData, repo_id: str, *, license: str | None = None,
     )
 
 
-def render_ensemble_card(repo_id: str, members: list[dict], metrics: list[Metric], *, language: str | None = None,
-                         license: str | None = None) -> ModelCard:
+def render_ensemble_card(
+    repo_id: str,
+    members: list[dict],
+    metrics: list[Metric],
+    *,
+    language: str | None = None,
+    license: str | None = None,
+) -> ModelCard:
     """A card for classifiers used together, their class probabilities averaged (`hf_seq.training.evaluate_ensemble`).
 
     `members`: one dict per classifier, `{"repo_id", "num_parameters", "reading_direction", "metrics": [Metric]}`
@@ -446,32 +512,52 @@ def render_ensemble_card(repo_id: str, members: list[dict], metrics: list[Metric
     for member in members:
         columns += [key for key in ((m.name, m.split) for m in member.get("metrics", [])) if key not in columns]
     lines = [
-        "---", card_data.to_yaml(), "---", "", f"# {model_name}", "",
+        "---",
+        card_data.to_yaml(),
+        "---",
+        "",
+        f"# {model_name}",
+        "",
         f"An ensemble of {len(members)} text classifiers ({total_parameters:,} parameters in all): each reads the "
         "text on its own and their class probabilities are averaged, as ULMFiT combines a forward and a backward "
         "model. It is not one checkpoint: load each member from its own repository.",
-        "", "## Members", "", "| member | reads | parameters | " + " | ".join(
-            f"{name} ({split})" for name, split in columns) + " |",
+        "",
+        "## Members",
+        "",
+        "| member | reads | parameters | " + " | ".join(f"{name} ({split})" for name, split in columns) + " |",
         "|---|---|---|" + "---|" * len(columns),
     ]
     for member in members:
         own = {(metric.name, metric.split): metric.display_value for metric in member.get("metrics", [])}
-        lines.append(f"| [`{member['repo_id']}`](https://huggingface.co/{member['repo_id']}) | "
-                     f"{member.get('reading_direction', 'forward')} | {member['num_parameters']:,} | "
-                     + " | ".join(own.get(column, "—") for column in columns) + " |")
-    lines.append("| **ensemble** | — | " + f"{total_parameters:,} | "
-                 + " | ".join(ensemble_figures.get(column, "—") for column in columns) + " |")
+        lines.append(
+            f"| [`{member['repo_id']}`](https://huggingface.co/{member['repo_id']}) | "
+            f"{member.get('reading_direction', 'forward')} | {member['num_parameters']:,} | "
+            + " | ".join(own.get(column, "—") for column in columns)
+            + " |"
+        )
+    lines.append(
+        "| **ensemble** | — | "
+        + f"{total_parameters:,} | "
+        + " | ".join(ensemble_figures.get(column, "—") for column in columns)
+        + " |"
+    )
     lines += [
-        "", "## How to use", "", "```python",
+        "",
+        "## How to use",
+        "",
+        "```python",
         "from huggingface_hub import snapshot_download",
         "from hf_seq.training import evaluate_ensemble",
         "",
         f"members = [snapshot_download(repo_id) for repo_id in {[member['repo_id'] for member in members]!r}]",
-        "print(evaluate_ensemble(members, \"ratings_test.txt\"))  # or: hf-seq evaluate --model FOLDER FOLDER ...",
-        "```", "",
+        'print(evaluate_ensemble(members, "ratings_test.txt"))  # or: hf-seq evaluate --model FOLDER FOLDER ...',
+        "```",
+        "",
         "To classify new text, run each member (`AutoModelForSequenceClassification`, `trust_remote_code=True` "
-        "without hf_seq installed) with its own tokenizer and average the softmax of their logits.", "",
-        "## Limitations", "",
+        "without hf_seq installed) with its own tokenizer and average the softmax of their logits.",
+        "",
+        "## Limitations",
+        "",
         "The members share their limitations (see their cards); averaging costs one forward pass per member.",
     ]
     return ModelCard("\n".join(lines) + "\n")

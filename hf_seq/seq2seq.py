@@ -30,6 +30,7 @@ from transformers import (
 from .models.seq2seq_rnn import Seq2SeqRNNConfig, Seq2SeqRNNForConditionalGeneration, register_seq2seq_rnn
 from .training.common import TrainingRun, load_tokenizer
 
+
 register_seq2seq_rnn()
 
 # Ids the toy task reserves, as a tokenizer would: padding, (unused) unknown, decoder start, end of sequence.
@@ -64,8 +65,9 @@ def load_pairs(path: str | os.PathLike, source_column: str = "source", target_co
     )
 
 
-def tokenize_pairs(dataset, tokenizer: PreTrainedTokenizerBase, max_source_length: int = 128,
-                   max_target_length: int = 128):
+def tokenize_pairs(
+    dataset, tokenizer: PreTrainedTokenizerBase, max_source_length: int = 128, max_target_length: int = 128
+):
     """`input_ids` from the sources and `labels` from the targets, each target ending with the eos token (the
     decoder must learn to stop; the start token is added by the model when it shifts the labels)."""
     if tokenizer.eos_token_id is None:
@@ -73,8 +75,9 @@ def tokenize_pairs(dataset, tokenizer: PreTrainedTokenizerBase, max_source_lengt
 
     def encode(batch):
         sources = tokenizer(batch["source"], add_special_tokens=False, truncation=True, max_length=max_source_length)
-        targets = tokenizer(batch["target"], add_special_tokens=False, truncation=True,
-                            max_length=max_target_length - 1)
+        targets = tokenizer(
+            batch["target"], add_special_tokens=False, truncation=True, max_length=max_target_length - 1
+        )
         return {
             "input_ids": sources["input_ids"],
             "labels": [ids + [tokenizer.eos_token_id] for ids in targets["input_ids"]],
@@ -126,11 +129,20 @@ def reversal_task(num_examples: int, min_length: int, max_length: int, num_symbo
 
 def toy_config(num_symbols: int = 10, **overrides) -> Seq2SeqRNNConfig:
     """A small config for the toy task's vocabulary (dropout off unless overridden)."""
-    arguments = dict(
-        vocab_size=TOY_FIRST_SYMBOL + num_symbols, embedding_size=32, hidden_size=64, encoder_layers=1,
-        decoder_layers=1, embedding_dropout=0.0, dropout=0.0, output_dropout=0.0, pad_token_id=TOY_PAD,
-        bos_token_id=TOY_START, eos_token_id=TOY_EOS, decoder_start_token_id=TOY_START,
-    )
+    arguments = {
+        "vocab_size": TOY_FIRST_SYMBOL + num_symbols,
+        "embedding_size": 32,
+        "hidden_size": 64,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "embedding_dropout": 0.0,
+        "dropout": 0.0,
+        "output_dropout": 0.0,
+        "pad_token_id": TOY_PAD,
+        "bos_token_id": TOY_START,
+        "eos_token_id": TOY_EOS,
+        "decoder_start_token_id": TOY_START,
+    }
     arguments.update(overrides)
     return Seq2SeqRNNConfig(**arguments)
 
@@ -158,8 +170,12 @@ def sequence_accuracy(model, dataset, batch_size: int = 64, max_new_tokens: int 
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         new_tokens = max_new_tokens or batch["labels"].shape[1] + 1
         with torch.no_grad():
-            generated = model.generate(batch["input_ids"], attention_mask=batch["attention_mask"],
-                                       max_new_tokens=new_tokens, **generate_kwargs)
+            generated = model.generate(
+                batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                max_new_tokens=new_tokens,
+                **generate_kwargs,
+            )
         for output, label in zip(generated[:, 1:].tolist(), batch["labels"].tolist()):
             correct += _strip_at_eos(output, config.eos_token_id, config.pad_token_id) == _strip_at_eos(
                 label, config.eos_token_id, config.pad_token_id
@@ -300,11 +316,16 @@ def train_seq2seq(
             raise ValueError("pass `train_file` (a TSV/JSONL of source/target pairs) or `train_dataset`")
         if tokenizer is None:
             raise ValueError("a tokenizer is required to read text pairs")
-        train_dataset = tokenize_pairs(load_pairs(train_file, source_column, target_column), tokenizer,
-                                       max_source_length, max_target_length)
+        train_dataset = tokenize_pairs(
+            load_pairs(train_file, source_column, target_column), tokenizer, max_source_length, max_target_length
+        )
         if validation_file is not None:
-            eval_dataset = tokenize_pairs(load_pairs(validation_file, source_column, target_column), tokenizer,
-                                          max_source_length, max_target_length)
+            eval_dataset = tokenize_pairs(
+                load_pairs(validation_file, source_column, target_column),
+                tokenizer,
+                max_source_length,
+                max_target_length,
+            )
 
     torch.manual_seed(seed)
     model = _seq2seq_model(model, tokenizer, config_overrides)
@@ -394,8 +415,15 @@ def train_seq2seq_cli(argv: Sequence[str] | None = None) -> TrainingRun:
     parser.add_argument("--source-column", default="source")
     parser.add_argument("--target-column", default="target")
     parser.add_argument("--model", help="a saved Seq2SeqRNN folder to continue training")
-    parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
-                        metavar="FIELD=VALUE", help="a Seq2SeqRNNConfig field, e.g. --set attention=concat")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_parse_override,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a Seq2SeqRNNConfig field, e.g. --set attention=concat",
+    )
     parser.add_argument("--max-source-length", type=int, default=128)
     parser.add_argument("--max-target-length", type=int, default=128)
     parser.add_argument("--epochs", type=float, default=10.0)
@@ -409,12 +437,25 @@ def train_seq2seq_cli(argv: Sequence[str] | None = None) -> TrainingRun:
     parser.add_argument("--cpu", action="store_true")
     args = parser.parse_args(argv)
     run = train_seq2seq(
-        args.train_file, tokenizer=args.tokenizer, output_dir=args.output_dir, validation_file=args.validation_file,
-        source_column=args.source_column, target_column=args.target_column, model=args.model,
-        config_overrides=dict(args.overrides), max_source_length=args.max_source_length,
-        max_target_length=args.max_target_length, num_train_epochs=args.epochs, max_steps=args.max_steps,
-        learning_rate=args.learning_rate, batch_size=args.batch_size, teacher_forcing_floor=args.teacher_forcing_floor,
-        generation_num_beams=args.num_beams, logging_steps=args.logging_steps, seed=args.seed, use_cpu=args.cpu,
+        args.train_file,
+        tokenizer=args.tokenizer,
+        output_dir=args.output_dir,
+        validation_file=args.validation_file,
+        source_column=args.source_column,
+        target_column=args.target_column,
+        model=args.model,
+        config_overrides=dict(args.overrides),
+        max_source_length=args.max_source_length,
+        max_target_length=args.max_target_length,
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        teacher_forcing_floor=args.teacher_forcing_floor,
+        generation_num_beams=args.num_beams,
+        logging_steps=args.logging_steps,
+        seed=args.seed,
+        use_cpu=args.cpu,
     )
     print(json.dumps({key: value for key, value in run.metrics.items() if isinstance(value, (int, float))}, indent=2))
     return run
@@ -435,8 +476,9 @@ def attention_weights(model, input_ids: torch.Tensor, max_new_tokens: int = 64, 
     with torch.no_grad():
         generated = model.generate(input_ids, max_new_tokens=max_new_tokens, **generate_kwargs)
         # One teacher-forced pass over the generated tokens gives the weights of every step at once.
-        outputs = model(input_ids=input_ids, decoder_input_ids=generated[:, :-1], output_attentions=True,
-                        use_cache=False)
+        outputs = model(
+            input_ids=input_ids, decoder_input_ids=generated[:, :-1], output_attentions=True, use_cache=False
+        )
     output_ids = generated[0, 1:]
     weights = outputs.cross_attentions[0][0, 0]
     generated_ids, eos = output_ids.tolist(), model.config.eos_token_id
@@ -496,7 +538,9 @@ def save_attention_map(
 
 def attention_map_cli(argv: Sequence[str] | None = None) -> str:
     """`hf-seq attention-map`: save_attention_map from the command line."""
-    parser = argparse.ArgumentParser(prog="hf-seq attention-map", description=save_attention_map.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hf-seq attention-map", description=save_attention_map.__doc__.splitlines()[0]
+    )
     parser.add_argument("model", help="a saved Seq2SeqRNN folder (with its tokenizer)")
     parser.add_argument("source", help="the source text")
     parser.add_argument("--output", required=True, help="the PNG to write")

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from .models.word2vec import Word2VecConfig, Word2VecModel
 
+
 METASPACE = "▁"  # our tokenizers' word-start marker (tokenizer_training)
 TRAINING_INFO_FILE = "word2vec_training.json"
 # Centre tokens per vectorised update. A SkipGram centre brings ~5 pairs, a CBOW centre one row: these sizes give
@@ -61,8 +62,15 @@ class TokenStream:
         return TokenStream(self.token_ids[keep], self.sentence_ids[keep])
 
 
-def tokenize_corpus(tokenizer, files=None, texts: Iterable[str] | None = None, dataset=None,
-                    text_column: str = "text", max_lines: int | None = None, num_proc: int | None = None):
+def tokenize_corpus(
+    tokenizer,
+    files=None,
+    texts: Iterable[str] | None = None,
+    dataset=None,
+    text_column: str = "text",
+    max_lines: int | None = None,
+    num_proc: int | None = None,
+):
     """The corpus as a `datasets.Dataset` with one `input_ids` row per line (no special tokens added).
 
     Give exactly one of `files` (UTF-8 text files, one document per line), `texts` (strings) or `dataset` (a
@@ -185,8 +193,14 @@ def _alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keep, alias
 
 
-def context_windows(stream: TokenStream, start: int, end: int, window: int, pad_token_id: int,
-                    reduced_windows: torch.LongTensor | None = None) -> tuple[torch.LongTensor, torch.BoolTensor]:
+def context_windows(
+    stream: TokenStream,
+    start: int,
+    end: int,
+    window: int,
+    pad_token_id: int,
+    reduced_windows: torch.LongTensor | None = None,
+) -> tuple[torch.LongTensor, torch.BoolTensor]:
     """The contexts of the centre tokens `start..end-1` of `stream`: ids (n, 2 * window) and which are real.
 
     Column k holds the token at offset -window..-1, 1..window. A position outside the centre's sentence (or beyond
@@ -207,8 +221,9 @@ def context_windows(stream: TokenStream, start: int, end: int, window: int, pad_
 # ------------------------------------------------------------------------------------------------ the SGD updates
 
 
-def negative_sampling_update(output_vectors: torch.Tensor, hidden: torch.Tensor, targets: torch.LongTensor,
-                             learning_rate: float) -> torch.Tensor:
+def negative_sampling_update(
+    output_vectors: torch.Tensor, hidden: torch.Tensor, targets: torch.LongTensor, learning_rate: float
+) -> torch.Tensor:
     """One SGD step on the output vectors of `targets` (n, 1 + negative; positive first) for the inputs `hidden`.
 
     Returns the step to apply to `hidden` (n, d): g = lr * (label - s(h . u)) per target, as word2vec.c, a sampled
@@ -228,8 +243,17 @@ def negative_sampling_update(output_vectors: torch.Tensor, hidden: torch.Tensor,
     return hidden_step
 
 
-def cbow_update(input_vectors, output_vectors, contexts, real, centre_ids, negatives, learning_rate, pad_token_id,
-                update=negative_sampling_update):
+def cbow_update(
+    input_vectors,
+    output_vectors,
+    contexts,
+    real,
+    centre_ids,
+    negatives,
+    learning_rate,
+    pad_token_id,
+    update=negative_sampling_update,
+):
     """CBOW: the mean of each centre's real context vectors predicts the centre; each context vector gets the step."""
     has_context = real.any(dim=1)
     contexts, real = contexts[has_context], real[has_context]
@@ -241,8 +265,16 @@ def cbow_update(input_vectors, output_vectors, contexts, real, centre_ids, negat
     return int(has_context.sum())
 
 
-def skipgram_update(input_vectors, output_vectors, contexts, real, centre_ids, negatives, learning_rate,
-                    update=negative_sampling_update):
+def skipgram_update(
+    input_vectors,
+    output_vectors,
+    contexts,
+    real,
+    centre_ids,
+    negatives,
+    learning_rate,
+    update=negative_sampling_update,
+):
     """SkipGram: each real context token's vector predicts the centre (word2vec.c's order of the pair)."""
     rows = real.nonzero(as_tuple=True)[0]
     context_ids = contexts[real]
@@ -277,9 +309,17 @@ def build_config(tokenizer, **config_kwargs) -> Word2VecConfig:
     return Word2VecConfig(**{"vocab_size": len(tokenizer), **special, **config_kwargs})
 
 
-def train_on_stream(model: Word2VecModel, stream: TokenStream, epochs: int = 5, learning_rate: float = 0.025,
-                    min_learning_rate: float = 1e-4, batch_size: int | None = None, seed: int = 0,
-                    workers: int = 1, compile: bool = False) -> float:
+def train_on_stream(
+    model: Word2VecModel,
+    stream: TokenStream,
+    epochs: int = 5,
+    learning_rate: float = 0.025,
+    min_learning_rate: float = 1e-4,
+    batch_size: int | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    compile: bool = False,
+) -> float:
     """Train `model` in place on `stream`, its `token_counts` set from it; returns the training seconds.
 
     `workers` > 1 trains in that many Python threads, each on its share of the batches, all updating the same two
@@ -306,8 +346,9 @@ def train_on_stream(model: Word2VecModel, stream: TokenStream, epochs: int = 5, 
     sampler = NegativeSampler.from_counts(counts, config.ns_exponent)
     generator = torch.Generator().manual_seed(seed)
     # One generator per worker: a torch.Generator is not meant to be shared between threads.
-    worker_generators = [generator] if workers == 1 else [torch.Generator().manual_seed(seed + 1 + w)
-                                                          for w in range(workers)]
+    worker_generators = (
+        [generator] if workers == 1 else [torch.Generator().manual_seed(seed + 1 + w) for w in range(workers)]
+    )
     update = torch.compile(negative_sampling_update, dynamic=True) if compile else negative_sampling_update
     input_vectors = model.embed_tokens.weight.data  # updated in place, outside autograd
     output_vectors = model.output_embeddings.weight.data
@@ -318,14 +359,26 @@ def train_on_stream(model: Word2VecModel, stream: TokenStream, epochs: int = 5, 
             # Linear decay over every token of every epoch, as gensim (progress within the epoch's kept tokens).
             progress = (epoch + start / len(kept)) / epochs
             rate = learning_rate - (learning_rate - min_learning_rate) * progress
-            reduced = (torch.randint(1, config.window + 1, (end - start,), generator=worker_generator)
-                       if config.shrink_windows else None)
+            reduced = (
+                torch.randint(1, config.window + 1, (end - start,), generator=worker_generator)
+                if config.shrink_windows
+                else None
+            )
             contexts, real = context_windows(kept, start, end, config.window, config.pad_token_id, reduced)
             centre_ids = kept.token_ids[start:end]
             if config.architecture == "cbow":
                 negatives = sampler.sample((end - start, config.negative), worker_generator)
-                cbow_update(input_vectors, output_vectors, contexts, real, centre_ids, negatives, rate,
-                            config.pad_token_id, update)
+                cbow_update(
+                    input_vectors,
+                    output_vectors,
+                    contexts,
+                    real,
+                    centre_ids,
+                    negatives,
+                    rate,
+                    config.pad_token_id,
+                    update,
+                )
             else:
                 negatives = sampler.sample((int(real.sum()), config.negative), worker_generator)
                 skipgram_update(input_vectors, output_vectors, contexts, real, centre_ids, negatives, rate, update)
@@ -343,8 +396,10 @@ def train_on_stream(model: Word2VecModel, stream: TokenStream, epochs: int = 5, 
                 # Worker w takes batches w, w + workers, ...: all workers advance through the epoch together,
                 # so the learning rate decays for all of them alike.
                 shares = [range(w * batch_size, len(kept), workers * batch_size) for w in range(workers)]
-                for future in [pool.submit(train_batches, kept, epoch, share, worker_generator)
-                               for share, worker_generator in zip(shares, worker_generators)]:
+                for future in [
+                    pool.submit(train_batches, kept, epoch, share, worker_generator)
+                    for share, worker_generator in zip(shares, worker_generators)
+                ]:
                     future.result()
     finally:
         torch.set_num_threads(previous_threads)
@@ -352,12 +407,25 @@ def train_on_stream(model: Word2VecModel, stream: TokenStream, epochs: int = 5, 
     return time.perf_counter() - start_time
 
 
-def train_word2vec(tokenizer, *, files=None, texts: Iterable[str] | None = None, dataset=None,
-                   text_column: str = "text", output_dir: str | os.PathLike | None = None,
-                   config: Word2VecConfig | None = None, epochs: int = 5, learning_rate: float = 0.025,
-                   min_learning_rate: float = 1e-4, batch_size: int | None = None, seed: int = 0,
-                   workers: int = 1, max_lines: int | None = None, compile: bool = False,
-                   **config_kwargs) -> Word2VecTrainingResult:
+def train_word2vec(
+    tokenizer,
+    *,
+    files=None,
+    texts: Iterable[str] | None = None,
+    dataset=None,
+    text_column: str = "text",
+    output_dir: str | os.PathLike | None = None,
+    config: Word2VecConfig | None = None,
+    epochs: int = 5,
+    learning_rate: float = 0.025,
+    min_learning_rate: float = 1e-4,
+    batch_size: int | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    max_lines: int | None = None,
+    compile: bool = False,
+    **config_kwargs,
+) -> Word2VecTrainingResult:
     """Train word2vec vectors for `tokenizer`'s vocabulary on a corpus; with `output_dir`, save model and tokenizer.
 
     Args:
@@ -383,24 +451,39 @@ def train_word2vec(tokenizer, *, files=None, texts: Iterable[str] | None = None,
     if config.vocab_size != len(tokenizer):
         raise ValueError(f"config.vocab_size={config.vocab_size} but the tokenizer has {len(tokenizer)} tokens")
     prepare_start = time.perf_counter()
-    tokenized = tokenize_corpus(tokenizer, files=files, texts=texts, dataset=dataset, text_column=text_column,
-                                max_lines=max_lines)
+    tokenized = tokenize_corpus(
+        tokenizer, files=files, texts=texts, dataset=dataset, text_column=text_column, max_lines=max_lines
+    )
     stream = flatten_corpus(tokenized, drop_ids=tokenizer.all_special_ids)
     prepare_seconds = time.perf_counter() - prepare_start
     torch.manual_seed(seed)  # the initial vectors
     model = Word2VecModel(config)
-    train_seconds = train_on_stream(model, stream, epochs=epochs, learning_rate=learning_rate,
-                                    min_learning_rate=min_learning_rate, batch_size=batch_size, seed=seed,
-                                    workers=workers, compile=compile)
+    train_seconds = train_on_stream(
+        model,
+        stream,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        min_learning_rate=min_learning_rate,
+        batch_size=batch_size,
+        seed=seed,
+        workers=workers,
+        compile=compile,
+    )
     result = Word2VecTrainingResult(model, len(stream), epochs, train_seconds, prepare_seconds)
     if output_dir is not None:
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
-        info = {"corpus_tokens": len(stream), "epochs": epochs, "learning_rate": learning_rate,
-                "min_learning_rate": min_learning_rate,
-                "batch_size": batch_size or DEFAULT_BATCH_SIZES[config.architecture], "seed": seed,
-                "workers": workers, "train_seconds": round(train_seconds, 3),
-                "tokens_per_second": round(result.tokens_per_second)}
+        info = {
+            "corpus_tokens": len(stream),
+            "epochs": epochs,
+            "learning_rate": learning_rate,
+            "min_learning_rate": min_learning_rate,
+            "batch_size": batch_size or DEFAULT_BATCH_SIZES[config.architecture],
+            "seed": seed,
+            "workers": workers,
+            "train_seconds": round(train_seconds, 3),
+            "tokens_per_second": round(result.tokens_per_second),
+        }
         Path(output_dir, TRAINING_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return result
 
@@ -474,7 +557,9 @@ class WordVectors:
             file.write(f"{len(ids)} {self.vectors.shape[1]}\n")
             for i in ids:
                 # repr of a float32 written as float64 text round-trips exactly ("%.9g" would too).
-                file.write(self.tokens[i] + " " + " ".join(f"{value:.9g}" for value in self.vectors[i].tolist()) + "\n")
+                file.write(
+                    self.tokens[i] + " " + " ".join(f"{value:.9g}" for value in self.vectors[i].tolist()) + "\n"
+                )
         return len(ids)
 
 
@@ -554,26 +639,46 @@ def train_word2vec_cli(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--learning_rate", type=float, default=0.025)
     parser.add_argument("--min_learning_rate", type=float, default=1e-4)
-    parser.add_argument("--batch_size", type=int, default=None,
-                        help="centres per update (default: 1024 cbow, 256 skipgram)")
+    parser.add_argument(
+        "--batch_size", type=int, default=None, help="centres per update (default: 1024 cbow, 256 skipgram)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="training threads (1: reproducible)")
     parser.add_argument("--max_lines", type=int, default=None, help="train on the first lines only")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the update (faster, needs a C++ compiler; one worker)")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the update (faster, needs a C++ compiler; one worker)"
+    )
     parser.add_argument("--export_text", default=None, help="also write the vectors in word2vec text format here")
     args = parser.parse_args(argv)
     result = train_word2vec(
-        args.tokenizer, files=args.train_file, output_dir=args.output_dir, epochs=args.epochs,
-        learning_rate=args.learning_rate, min_learning_rate=args.min_learning_rate, batch_size=args.batch_size,
-        seed=args.seed, workers=args.workers, max_lines=args.max_lines, compile=args.compile,
+        args.tokenizer,
+        files=args.train_file,
+        output_dir=args.output_dir,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        min_learning_rate=args.min_learning_rate,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        workers=args.workers,
+        max_lines=args.max_lines,
+        compile=args.compile,
         architecture=args.architecture,
-        embedding_size=args.embedding_size, window=args.window, negative=args.negative, subsample=args.subsample,
+        embedding_size=args.embedding_size,
+        window=args.window,
+        negative=args.negative,
+        subsample=args.subsample,
         ns_exponent=args.ns_exponent,
     )
     if args.export_text:
         WordVectors.from_pretrained(args.output_dir).save_word2vec_format(args.export_text)
-    print(json.dumps({"output_dir": str(args.output_dir), "corpus_tokens": result.corpus_tokens,
-                      "train_seconds": round(result.train_seconds, 2),
-                      "tokens_per_second": round(result.tokens_per_second)}))
+    print(
+        json.dumps(
+            {
+                "output_dir": str(args.output_dir),
+                "corpus_tokens": result.corpus_tokens,
+                "train_seconds": round(result.train_seconds, 2),
+                "tokens_per_second": round(result.tokens_per_second),
+            }
+        )
+    )
     return 0

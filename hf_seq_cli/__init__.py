@@ -11,6 +11,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 
+
 USAGE = """usage: hf-seq <command> [options]
 
 commands:
@@ -21,9 +22,13 @@ Run `hf-seq <command> --help` for a command's options."""
 
 @dataclass
 class RemoteCodeArguments:
-    trust_remote_code: bool = field(default=False, metadata={
-        "help": "Load a model folder whose model_type is neither hf-seq's nor transformers' own by running the "
-                "Python files it holds. Only for folders you trust: that code runs with your permissions."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={
+            "help": "Load a model folder whose model_type is neither hf-seq's nor transformers' own by running the "
+            "Python files it holds. Only for folders you trust: that code runs with your permissions."
+        },
+    )
 
 
 class CommandError(SystemExit):
@@ -75,8 +80,11 @@ def _json_ready(command, name, value):
     if isinstance(value, list):
         return [_json_ready(command, f"{name}[{index}]", item) for index, item in enumerate(value)]
     if isinstance(value, float) and not math.isfinite(value):
-        print(f"hf-seq {command}: warning: {name} is {value} (not a finite number), printed as null: the model's "
-              "outputs are not finite (its weights may be corrupt, or training diverged)", file=sys.stderr)
+        print(
+            f"hf-seq {command}: warning: {name} is {value} (not a finite number), printed as null: the model's "
+            "outputs are not finite (its weights may be corrupt, or training diverged)",
+            file=sys.stderr,
+        )
         return None
     return value
 
@@ -95,7 +103,11 @@ def pretrain(argv):
     from hf_seq.training import pretrain as run_pretrain
 
     args, training_args, remote_code = _parse(
-        "pretrain", pretrain.__doc__, (PretrainArguments, TrainingArguments, RemoteCodeArguments), argv, output_dir_required=True
+        "pretrain",
+        pretrain.__doc__,
+        (PretrainArguments, TrainingArguments, RemoteCodeArguments),
+        argv,
+        output_dir_required=True,
     )
     try:
         run = run_pretrain(
@@ -119,7 +131,9 @@ def pretrain(argv):
     except (ValueError, OSError) as error:
         raise CommandError("pretrain", error) from None
     if _is_main_process():
-        _print_metrics("pretrain", {key: value for key, value in run.metrics.items() if isinstance(value, (int, float))})
+        _print_metrics(
+            "pretrain", {key: value for key, value in run.metrics.items() if isinstance(value, (int, float))}
+        )
 
 
 def finetune(argv):
@@ -130,7 +144,11 @@ def finetune(argv):
     from hf_seq.training import finetune as run_finetune
 
     args, training_args, remote_code = _parse(
-        "finetune", finetune.__doc__, (FinetuneArguments, TrainingArguments, RemoteCodeArguments), argv, output_dir_required=True
+        "finetune",
+        finetune.__doc__,
+        (FinetuneArguments, TrainingArguments, RemoteCodeArguments),
+        argv,
+        output_dir_required=True,
     )
     tokenizer = args.tokenizer or args.model_name_or_path
     if tokenizer is None:
@@ -161,7 +179,9 @@ def finetune(argv):
     except (ValueError, OSError) as error:
         raise CommandError("finetune", error) from None
     if _is_main_process():
-        _print_metrics("finetune", {key: value for key, value in run.metrics.items() if isinstance(value, (int, float))})
+        _print_metrics(
+            "finetune", {key: value for key, value in run.metrics.items() if isinstance(value, (int, float))}
+        )
 
 
 def evaluate(argv):
@@ -179,14 +199,22 @@ def evaluate(argv):
     scratch_dir = tempfile.mkdtemp(prefix="hf-seq-evaluate-")
     try:
         args, remote_code, training_args = _parse(
-            "evaluate", evaluate.__doc__, (EvaluateArguments, RemoteCodeArguments, TrainingArguments), argv,
+            "evaluate",
+            evaluate.__doc__,
+            (EvaluateArguments, RemoteCodeArguments, TrainingArguments),
+            argv,
             default_output_dir=scratch_dir,
         )
         if len(args.model) > 1:
-            metrics = evaluate_ensemble(args.model, args.test_file, training_args=training_args,
-                                        max_length=args.max_length, subword_samples=args.subword_samples,
-                                        subword_dropout=args.subword_dropout,
-                                        trust_remote_code=remote_code.trust_remote_code)
+            metrics = evaluate_ensemble(
+                args.model,
+                args.test_file,
+                training_args=training_args,
+                max_length=args.max_length,
+                subword_samples=args.subword_samples,
+                subword_dropout=args.subword_dropout,
+                trust_remote_code=remote_code.trust_remote_code,
+            )
         else:
             metrics = evaluate_model(
                 args.model[0],
@@ -309,7 +337,8 @@ def push(argv):
     from hf_seq.hub import PushError, push_model
 
     parser = argparse.ArgumentParser(
-        prog="hf-seq push", description=push.__doc__,
+        prog="hf-seq push",
+        description=push.__doc__,
         epilog="The token is read from HF_TOKEN or `hf auth login` (never from the command line, where it would "
         "be visible to other users and kept in the shell history); HF_ENDPOINT picks another Hub.",
     )

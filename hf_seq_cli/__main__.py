@@ -4,4 +4,5 @@ import sys
 
 from hf_seq_cli import main
 
+
 sys.exit(main())

@@ -14,13 +14,15 @@ import pytest
 
 from tests.support.hub_server import HubServer
 
+
 # token -> user name, for the local Hub.
 HUB_TOKENS = {"hf_alice_token": "alice", "hf_bob_token": "bob"}
 
 _HUB = HubServer(HUB_TOKENS).start()
 _HF_HOME = tempfile.mkdtemp(prefix="hf-seq-tests-hf-home-")
-os.environ.update({"HF_ENDPOINT": _HUB.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": _HF_HOME,
-                   "HF_HUB_DISABLE_TELEMETRY": "1"})
+os.environ.update(
+    {"HF_ENDPOINT": _HUB.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": _HF_HOME, "HF_HUB_DISABLE_TELEMETRY": "1"}
+)
 for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.pop(_name, None)
 

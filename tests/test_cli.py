@@ -9,10 +9,20 @@ import hf_seq.training
 from hf_seq.cli import main
 from hf_seq.data import sample_data_path
 
-QUIET = ["--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no", "--use_cpu", "true",
-         "--dataloader_pin_memory", "false"]
-TINY_MODEL = "embedding_size=16,hidden_size=16,num_hidden_layers=1"
 
+QUIET = [
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--save_strategy",
+    "no",
+    "--use_cpu",
+    "true",
+    "--dataloader_pin_memory",
+    "false",
+]
+TINY_MODEL = "embedding_size=16,hidden_size=16,num_hidden_layers=1"
 
 
 @pytest.fixture
@@ -34,21 +44,82 @@ def last_json_line(capsys):
 def test_pretrain_finetune_evaluate_generate(tmp_path, nsmc_dir, capsys):
     tokenizer_dir, lm_dir, classifier_dir = (str(tmp_path / name) for name in ("tok", "lm", "classifier"))
     text_file = sample_data_path("reviews_sample_valid.txt")
-    assert main(["train-tokenizer", "--train_files", text_file, "--output_dir", tokenizer_dir,
-                 "--vocab_size", "600", "--limit_alphabet", "200"]) == 0
+    assert (
+        main(
+            [
+                "train-tokenizer",
+                "--train_files",
+                text_file,
+                "--output_dir",
+                tokenizer_dir,
+                "--vocab_size",
+                "600",
+                "--limit_alphabet",
+                "200",
+            ]
+        )
+        == 0
+    )
 
     # TrainingArguments flags (--max_steps, --learning_rate, ...) work as in any transformers script.
-    assert main(["pretrain", "--train_file", text_file, "--validation_file", text_file, "--tokenizer", tokenizer_dir,
-                 "--config_overrides", TINY_MODEL, "--bptt", "8", "--output_dir", lm_dir, "--max_steps", "3",
-                 "--per_device_train_batch_size", "4", "--learning_rate", "0.01", *QUIET]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--train_file",
+                text_file,
+                "--validation_file",
+                text_file,
+                "--tokenizer",
+                tokenizer_dir,
+                "--config_overrides",
+                TINY_MODEL,
+                "--bptt",
+                "8",
+                "--output_dir",
+                lm_dir,
+                "--max_steps",
+                "3",
+                "--per_device_train_batch_size",
+                "4",
+                "--learning_rate",
+                "0.01",
+                *QUIET,
+            ]
+        )
+        == 0
+    )
     lm_metrics = last_json_line(capsys)
     assert lm_metrics["global_step"] == 3 and lm_metrics["eval_perplexity"] > 1
     assert json.load(open(os.path.join(lm_dir, "run_info.json")))["hyperparameters"]["learning_rate"] == 0.01
 
-    assert main(["finetune", "--model_name_or_path", lm_dir, "--data", str(nsmc_dir), "--output_dir", classifier_dir,
-                 "--max_steps", "3", "--per_device_train_batch_size", "8", "--layerwise_lr_decay", "0.5",
-                 "--subword_dropout", "0.1", "--gradual_unfreezing", "0.5", "--weight_averaging", "0.25",
-                 *QUIET]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--model_name_or_path",
+                lm_dir,
+                "--data",
+                str(nsmc_dir),
+                "--output_dir",
+                classifier_dir,
+                "--max_steps",
+                "3",
+                "--per_device_train_batch_size",
+                "8",
+                "--layerwise_lr_decay",
+                "0.5",
+                "--subword_dropout",
+                "0.1",
+                "--gradual_unfreezing",
+                "0.5",
+                "--weight_averaging",
+                "0.25",
+                *QUIET,
+            ]
+        )
+        == 0
+    )
     classifier_metrics = last_json_line(capsys)
     assert classifier_metrics["eval_n"] == 41
     recorded = json.load(open(os.path.join(classifier_dir, "run_info.json")))["hyperparameters"]
@@ -59,12 +130,30 @@ def test_pretrain_finetune_evaluate_generate(tmp_path, nsmc_dir, capsys):
     metrics = last_json_line(capsys)
     assert set(metrics) == {"accuracy", "n"} and metrics["n"] == 41
     assert metrics["accuracy"] == pytest.approx(classifier_metrics["eval_accuracy"])
-    assert main(["evaluate", "--model", classifier_dir, "--test_file", str(nsmc_dir / "ratings_test.txt"),
-                 "--subword_samples", "2", "--subword_dropout", "0.3"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                classifier_dir,
+                "--test_file",
+                str(nsmc_dir / "ratings_test.txt"),
+                "--subword_samples",
+                "2",
+                "--subword_dropout",
+                "0.3",
+            ]
+        )
+        == 0
+    )
     assert last_json_line(capsys)["subword_samples"] == 2
     # Several --model folders: one ensemble (here a classifier with itself, so the same accuracy).
-    assert main(["evaluate", "--model", classifier_dir, classifier_dir,
-                 "--test_file", str(nsmc_dir / "ratings_test.txt")]) == 0
+    assert (
+        main(
+            ["evaluate", "--model", classifier_dir, classifier_dir, "--test_file", str(nsmc_dir / "ratings_test.txt")]
+        )
+        == 0
+    )
     ensemble = last_json_line(capsys)
     assert ensemble["n"] == 41 and ensemble["accuracy"] == pytest.approx(metrics["accuracy"])
     assert [member["model"] for member in ensemble["members"]] == [classifier_dir, classifier_dir]
@@ -88,19 +177,46 @@ def test_errors_are_reported_without_a_traceback(tmp_path):
     with pytest.raises(SystemExit, match="hf-seq evaluate: error: model folder not found"):
         main(["evaluate", "--model", str(tmp_path / "none"), "--test_file", sample_data_path("nsmc_sample_test.txt")])
     with pytest.raises(SystemExit, match="hf-seq evaluate: error: model folder not found"):
-        main(["evaluate", "--model", str(tmp_path / "none"), str(tmp_path / "other"),
-              "--test_file", sample_data_path("nsmc_sample_test.txt")])
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tmp_path / "none"),
+                str(tmp_path / "other"),
+                "--test_file",
+                sample_data_path("nsmc_sample_test.txt"),
+            ]
+        )
     with pytest.raises(SystemExit, match="hf-seq pretrain: error: .*not found"):
-        main(["pretrain", "--train_file", str(tmp_path / "none.txt"), "--tokenizer", str(tmp_path),
-              "--output_dir", str(tmp_path / "out")])
+        main(
+            [
+                "pretrain",
+                "--train_file",
+                str(tmp_path / "none.txt"),
+                "--tokenizer",
+                str(tmp_path),
+                "--output_dir",
+                str(tmp_path / "out"),
+            ]
+        )
     with pytest.raises(SystemExit, match="--tokenizer"):
         main(["finetune", "--output_dir", str(tmp_path / "out")])
 
 
 def test_demo_runs_the_whole_pipeline_and_protects_other_folders(tmp_path, capsys):
     output_dir = tmp_path / "demo"
-    tiny = ["--vocab_size", "1800", "--lm_epochs", "0.05", "--classifier_epochs", "0.05", "--hidden_size", "16",
-            "--embedding_size", "16"]
+    tiny = [
+        "--vocab_size",
+        "1800",
+        "--lm_epochs",
+        "0.05",
+        "--classifier_epochs",
+        "0.05",
+        "--hidden_size",
+        "16",
+        "--embedding_size",
+        "16",
+    ]
     assert main(["demo", "--output_dir", str(output_dir), *tiny]) == 0
     results = json.loads((output_dir / "demo_results.json").read_text())
     assert results["classifier_test_examples"] == 1000

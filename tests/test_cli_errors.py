@@ -12,6 +12,7 @@ from hf_seq.cli import main
 from hf_seq.data import sample_data_path
 from tests.support.tiny_models import save_tiny_models
 
+
 TEXT_FILE = sample_data_path("reviews_sample_valid.txt")
 NSMC_FILE = sample_data_path("nsmc_sample_test.txt")
 
@@ -51,14 +52,17 @@ def test_generate_refuses_a_model_without_a_language_model_head(models, capsys):
     assert out == ""
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--top_p", "1.5"], "top_p must be in (0, 1]"),
-    (["--top_p", "0"], "top_p must be in (0, 1]"),
-    (["--num_return_sequences", "0"], "num_return_sequences must be a whole number >= 1"),
-    (["--max_new_tokens", "-5"], "max_new_tokens must be a whole number >= 1"),
-    (["--temperature", "0"], "temperature must be a positive number"),
-    (["--max_length", "5"], "unrecognized arguments: --max_length 5"),
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--top_p", "1.5"], "top_p must be in (0, 1]"),
+        (["--top_p", "0"], "top_p must be in (0, 1]"),
+        (["--num_return_sequences", "0"], "num_return_sequences must be a whole number >= 1"),
+        (["--max_new_tokens", "-5"], "max_new_tokens must be a whole number >= 1"),
+        (["--temperature", "0"], "temperature must be a positive number"),
+        (["--max_length", "5"], "unrecognized arguments: --max_length 5"),
+    ],
+)
 def test_generate_refuses_bad_settings(models, capsys, flags, expected):
     status, out, err = run(["generate", "--model", models["lm"], *flags], capsys)
     assert_one_line_error(status, err, expected)
@@ -70,7 +74,7 @@ def test_non_finite_metrics_are_printed_as_null_with_a_warning(models, tmp_path,
     weights = model_dir / "model.safetensors"
     data = bytearray(weights.read_bytes())
     header_length = struct.unpack("<Q", data[:8])[0]
-    data[8 + header_length:] = b"\xff" * (len(data) - 8 - header_length)  # every float becomes NaN
+    data[8 + header_length :] = b"\xff" * (len(data) - 8 - header_length)  # every float becomes NaN
     weights.write_bytes(bytes(data))
 
     status, out, err = run(["evaluate", "--model", str(model_dir), "--test_file", TEXT_FILE], capsys)
@@ -88,8 +92,11 @@ def test_unreadable_weights_name_the_file(models, tmp_path, capsys, damage):
     model_dir = copy_model(models, "lm", tmp_path)
     weights = model_dir / "model.safetensors"
     data = weights.read_bytes()
-    weights.write_bytes({"empty": b"", "truncated": data[: len(data) // 2],
-                         "broken header": data[:8] + b"{not json" + data[17:]}[damage])
+    weights.write_bytes(
+        {"empty": b"", "truncated": data[: len(data) // 2], "broken header": data[:8] + b"{not json" + data[17:]}[
+            damage
+        ]
+    )
     status, _, err = run(["evaluate", "--model", str(model_dir), "--test_file", TEXT_FILE], capsys)
     assert_one_line_error(status, err, f"{weights} cannot be read", "save the model again")
 
@@ -99,8 +106,9 @@ def test_a_config_whose_vocab_no_longer_fits_the_weights_names_both_files(models
     config = json.loads((model_dir / "config.json").read_text())
     (model_dir / "config.json").write_text(json.dumps({**config, "vocab_size": config["vocab_size"] + 100}))
     status, _, err = run(["generate", "--model", str(model_dir)], capsys)
-    assert_one_line_error(status, err, f"{model_dir}/model.safetensors does not fit {model_dir}/config.json",
-                          "restore the config.json")
+    assert_one_line_error(
+        status, err, f"{model_dir}/model.safetensors does not fit {model_dir}/config.json", "restore the config.json"
+    )
 
 
 def test_a_model_folder_without_tokenizer_files_names_them(models, tmp_path, capsys):
@@ -124,15 +132,29 @@ def untrusted_model(models, tmp_path):
     return model_dir, marker
 
 
-@pytest.mark.parametrize("command", [["evaluate", "--model", "{model}", "--test_file", TEXT_FILE],
-                                     ["generate", "--model", "{model}"],
-                                     ["pretrain", "--model_name_or_path", "{model}", "--train_file", TEXT_FILE,
-                                      "--tokenizer", "{model}", "--output_dir", "{out}", "--max_steps", "1"],
-                                     ["finetune", "--model_name_or_path", "{model}", "--output_dir", "{out}",
-                                      "--max_steps", "1"]],
-                         ids=["evaluate", "generate", "pretrain", "finetune"])
-def test_a_folder_s_code_never_runs_without_trust_remote_code(untrusted_model, capsys, monkeypatch, tmp_path,
-                                                              command):
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--model", "{model}", "--test_file", TEXT_FILE],
+        ["generate", "--model", "{model}"],
+        [
+            "pretrain",
+            "--model_name_or_path",
+            "{model}",
+            "--train_file",
+            TEXT_FILE,
+            "--tokenizer",
+            "{model}",
+            "--output_dir",
+            "{out}",
+            "--max_steps",
+            "1",
+        ],
+        ["finetune", "--model_name_or_path", "{model}", "--output_dir", "{out}", "--max_steps", "1"],
+    ],
+    ids=["evaluate", "generate", "pretrain", "finetune"],
+)
+def test_a_folder_s_code_never_runs_without_trust_remote_code(untrusted_model, capsys, monkeypatch, tmp_path, command):
     model_dir, marker = untrusted_model
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # were there a question, this would answer yes
     argv = [part.format(model=model_dir, out=tmp_path / "out") for part in command]
@@ -150,17 +172,35 @@ def test_trust_remote_code_lets_the_folder_s_code_run_without_a_question(untrust
 
 def test_a_text_file_that_is_not_utf8_names_the_file_and_line(models, tmp_path, capsys):
     text_file = tmp_path / "cp949.txt"
-    text_file.write_bytes("첫 줄\n".encode("utf-8") + "둘째 줄".encode("cp949") + b"\n")
-    status, _, err = run(["pretrain", "--train_file", str(text_file), "--tokenizer", models["tokenizer"],
-                          "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--report_to", "none",
-                          "--use_cpu", "true"], capsys)
+    text_file.write_bytes("첫 줄\n".encode() + "둘째 줄".encode("cp949") + b"\n")
+    status, _, err = run(
+        [
+            "pretrain",
+            "--train_file",
+            str(text_file),
+            "--tokenizer",
+            models["tokenizer"],
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--max_steps",
+            "1",
+            "--report_to",
+            "none",
+            "--use_cpu",
+            "true",
+        ],
+        capsys,
+    )
     assert_one_line_error(status, err, f"{text_file} is not UTF-8 text", "(line 2)", "iconv")
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("id\tdocument\tlabel\n1\t좋다\t1\n2\t탭이\t들어간\t0\n", "line 3 has 4 tab-separated fields"),
-    ("id\tdocument\tlabel\n", "has no rows"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("id\tdocument\tlabel\n1\t좋다\t1\n2\t탭이\t들어간\t0\n", "line 3 has 4 tab-separated fields"),
+        ("id\tdocument\tlabel\n", "has no rows"),
+    ],
+)
 def test_bad_nsmc_files_name_the_file_and_line(models, tmp_path, capsys, content, expected):
     test_file = tmp_path / "ratings.txt"
     test_file.write_text(content, encoding="utf-8")
@@ -177,8 +217,9 @@ def test_an_empty_text_file_says_it_has_no_text(models, tmp_path, capsys, conten
 
 
 def test_evaluate_refuses_a_negative_max_length(models, capsys):
-    status, _, err = run(["evaluate", "--model", models["classifier"], "--test_file", NSMC_FILE,
-                          "--max_length", "-5"], capsys)
+    status, _, err = run(
+        ["evaluate", "--model", models["classifier"], "--test_file", NSMC_FILE, "--max_length", "-5"], capsys
+    )
     assert_one_line_error(status, err, "max_length must be a whole number >= 1, got -5")
 
 
@@ -189,16 +230,48 @@ def test_an_unknown_flag_is_a_usage_error(models, capsys):
 
 def test_pretrain_without_output_dir_is_a_usage_error_and_writes_nothing(models, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # transformers' own default would be ./trainer_output
-    status, _, err = run(["pretrain", "--train_file", TEXT_FILE, "--tokenizer", models["tokenizer"],
-                          "--max_steps", "1", "--report_to", "none", "--use_cpu", "true"], capsys)
+    status, _, err = run(
+        [
+            "pretrain",
+            "--train_file",
+            TEXT_FILE,
+            "--tokenizer",
+            models["tokenizer"],
+            "--max_steps",
+            "1",
+            "--report_to",
+            "none",
+            "--use_cpu",
+            "true",
+        ],
+        capsys,
+    )
     assert status == 2 and "required: --output_dir" in err and list(tmp_path.iterdir()) == []
 
 
 def test_a_misspelt_override_of_a_saved_model_names_the_field(models, tmp_path, capsys):
-    status, _, err = run(["pretrain", "--train_file", TEXT_FILE, "--tokenizer", models["tokenizer"],
-                          "--model_name_or_path", models["lm"], "--config_overrides", "hiden_size=4",
-                          "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--report_to", "none",
-                          "--use_cpu", "true"], capsys)
+    status, _, err = run(
+        [
+            "pretrain",
+            "--train_file",
+            TEXT_FILE,
+            "--tokenizer",
+            models["tokenizer"],
+            "--model_name_or_path",
+            models["lm"],
+            "--config_overrides",
+            "hiden_size=4",
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--max_steps",
+            "1",
+            "--report_to",
+            "none",
+            "--use_cpu",
+            "true",
+        ],
+        capsys,
+    )
     assert_one_line_error(status, err, "'hiden_size' is not a field of LSTMConfig", "did you mean 'hidden_size'")
 
 
@@ -209,9 +282,26 @@ def test_finetune_refuses_a_negative_max_length(models, tmp_path, capsys):
     data.mkdir()
     for name, part in (("ratings_train.txt", rows[:20]), ("ratings_test.txt", rows[20:30])):
         (data / name).write_text("\n".join([header, *part]) + "\n", encoding="utf-8")
-    status, _, err = run(["finetune", "--model_name_or_path", models["lm"], "--data", str(data), "--max_length", "-5",
-                          "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--report_to", "none",
-                          "--use_cpu", "true"], capsys)
+    status, _, err = run(
+        [
+            "finetune",
+            "--model_name_or_path",
+            models["lm"],
+            "--data",
+            str(data),
+            "--max_length",
+            "-5",
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--max_steps",
+            "1",
+            "--report_to",
+            "none",
+            "--use_cpu",
+            "true",
+        ],
+        capsys,
+    )
     assert_one_line_error(status, err, "max_length")
 
 

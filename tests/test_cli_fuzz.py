@@ -16,91 +16,196 @@ from hf_seq.cli import main
 from hf_seq.data import sample_data_path
 from tests.support.tiny_models import save_tiny_models
 
+
 SEED = 19
-QUIET = ["--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no", "--use_cpu", "true",
-         "--dataloader_pin_memory", "false"]
+QUIET = [
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--save_strategy",
+    "no",
+    "--use_cpu",
+    "true",
+    "--dataloader_pin_memory",
+    "false",
+]
 TINY = "embedding_size=8,hidden_size=8,num_hidden_layers=1"
 
 # Value pools: "{name}" is a path of the sandbox (see `sandbox`), "{out}" the case's own output folder. Sizes stay
 # small even when valid (a fuzz case must take well under a second or two).
-MODELS = ["{lm}", "{lm}", "{classifier}", "{classifier}", "{tokenizer}", "{missing}", "{text}", "{empty_dir}",
-          "{truncated_lm}", "{untrusted}"]
-TEXT_FILES = ["{text}", "{nsmc_test}", "{missing}", "{cp949}", "{empty}", "{bom}", "{header_only}", "{extra_tab}",
-              "{empty_dir}"]
+MODELS = [
+    "{lm}",
+    "{lm}",
+    "{classifier}",
+    "{classifier}",
+    "{tokenizer}",
+    "{missing}",
+    "{text}",
+    "{empty_dir}",
+    "{truncated_lm}",
+    "{untrusted}",
+]
+TEXT_FILES = [
+    "{text}",
+    "{nsmc_test}",
+    "{missing}",
+    "{cp949}",
+    "{empty}",
+    "{bom}",
+    "{header_only}",
+    "{extra_tab}",
+    "{empty_dir}",
+]
 OUTPUT_DIRS = ["{out}", "{out}", "{out}/nested/deeper", "{out_file}", "{out_nonempty}"]
 COMMAND_FLAGS = {
     "evaluate": {
-        "--model": MODELS, "--test_file": TEXT_FILES, "--max_length": ["8", "1", "0", "-5", "x"],
-        "--block_size": ["8", "2", "1", "0"], "--bptt": ["5", "1", "0", "-1"], "--stateful": ["true", "false", "no?"],
-        "--subword_samples": ["0", "1", "-1"], "--subword_dropout": ["0.1", "0", "1", "nan"],
-        "--per_device_eval_batch_size": ["4", "1", "0", "-2"], "--trust_remote_code": [None],
+        "--model": MODELS,
+        "--test_file": TEXT_FILES,
+        "--max_length": ["8", "1", "0", "-5", "x"],
+        "--block_size": ["8", "2", "1", "0"],
+        "--bptt": ["5", "1", "0", "-1"],
+        "--stateful": ["true", "false", "no?"],
+        "--subword_samples": ["0", "1", "-1"],
+        "--subword_dropout": ["0.1", "0", "1", "nan"],
+        "--per_device_eval_batch_size": ["4", "1", "0", "-2"],
+        "--trust_remote_code": [None],
         "--no_such_flag": [None],
     },
     "generate": {
-        "--model": MODELS, "--prompt": ["영화", "", "😀😀", "긴 " * 100], "--max_new_tokens": ["3", "1", "0", "-1", "x"],
-        "--num_return_sequences": ["1", "2", "0", "-1"], "--do_sample": ["true", "false"],
-        "--top_k": ["0", "5", "-1"], "--top_p": ["0.9", "1", "0", "1.5", "nan"],
-        "--temperature": ["1", "0.5", "0", "-1", "inf"], "--seed": ["0", "-1", "x"], "--trust_remote_code": [None],
+        "--model": MODELS,
+        "--prompt": ["영화", "", "😀😀", "긴 " * 100],
+        "--max_new_tokens": ["3", "1", "0", "-1", "x"],
+        "--num_return_sequences": ["1", "2", "0", "-1"],
+        "--do_sample": ["true", "false"],
+        "--top_k": ["0", "5", "-1"],
+        "--top_p": ["0.9", "1", "0", "1.5", "nan"],
+        "--temperature": ["1", "0.5", "0", "-1", "inf"],
+        "--seed": ["0", "-1", "x"],
+        "--trust_remote_code": [None],
     },
     "train-tokenizer": {
-        "--train_files": TEXT_FILES + ["{text} {nsmc_test}"], "--text_column": ["document", "nope"],
-        "--output_dir": OUTPUT_DIRS, "--algorithm": ["bpe", "char", "word", "xyz"],
-        "--vocab_size": ["600", "300", "0", "-1", "x", "100000"], "--min_frequency": ["2", "0", "-1"],
-        "--normalization": ["nfc", "nfkc", "none", "nfd"], "--limit_alphabet": ["200", "0", "-5"],
-        "--cls_token": ["<cls>", "", "<s>"], "--mask_token": ["<mask>", "<0x41>"], "--add_eos_token": [None],
-        "--no_bos_token": [None], "--model_max_length": ["16", "0", "-1"], "--padding_side": ["left", "up"],
+        "--train_files": TEXT_FILES + ["{text} {nsmc_test}"],
+        "--text_column": ["document", "nope"],
+        "--output_dir": OUTPUT_DIRS,
+        "--algorithm": ["bpe", "char", "word", "xyz"],
+        "--vocab_size": ["600", "300", "0", "-1", "x", "100000"],
+        "--min_frequency": ["2", "0", "-1"],
+        "--normalization": ["nfc", "nfkc", "none", "nfd"],
+        "--limit_alphabet": ["200", "0", "-5"],
+        "--cls_token": ["<cls>", "", "<s>"],
+        "--mask_token": ["<mask>", "<0x41>"],
+        "--add_eos_token": [None],
+        "--no_bos_token": [None],
+        "--model_max_length": ["16", "0", "-1"],
+        "--padding_side": ["left", "up"],
         "--overwrite": [None],
     },
     "pretrain": {
         "--train_file": ["{text}", "{text}", "{cp949}", "{empty}", "{missing}"],
         "--tokenizer": ["{tokenizer}", "{tokenizer}", "{lm}", "{missing}", "{empty_dir}"],
-        "--output_dir": OUTPUT_DIRS, "--model_name_or_path": ["{lm}", "{classifier}", "{untrusted}", "{missing}"],
+        "--output_dir": OUTPUT_DIRS,
+        "--model_name_or_path": ["{lm}", "{classifier}", "{untrusted}", "{missing}"],
         "--model_type": ["lstm", "gru", "transformer", "bogus"],
         "--config_overrides": [TINY, TINY, "hidden_size=abc", "no_such_field=1", "hidden_size"],
-        "--loop": ["auto", "trainer", "tbptt", "x"], "--block_size": ["8", "0"], "--bptt": ["4", "0", "-1"],
-        "--per_device_train_batch_size": ["2", "0"], "--learning_rate": ["0.01", "-1", "nan"],
+        "--loop": ["auto", "trainer", "tbptt", "x"],
+        "--block_size": ["8", "0"],
+        "--bptt": ["4", "0", "-1"],
+        "--per_device_train_batch_size": ["2", "0"],
+        "--learning_rate": ["0.01", "-1", "nan"],
     },
     "finetune": {
         "--model_name_or_path": ["{lm}", "{classifier}", "{untrusted}", "{missing}", "{truncated_lm}"],
-        "--tokenizer": ["{tokenizer}", "{missing}"], "--model_type": ["lstm", "bogus"], "--config_overrides": [TINY],
+        "--tokenizer": ["{tokenizer}", "{missing}"],
+        "--model_type": ["lstm", "bogus"],
+        "--config_overrides": [TINY],
         "--data": ["{nsmc_dir}", "{nsmc_dir}", "{bad_nsmc_dir}", "{empty_dir}", "{missing}"],
-        "--output_dir": OUTPUT_DIRS, "--max_length": ["16", "1", "0", "-5"],
+        "--output_dir": OUTPUT_DIRS,
+        "--max_length": ["16", "1", "0", "-5"],
         "--task": ["sequence-classification", "token-classification", "bogus"],
-        "--subword_dropout": ["0", "0.1", "1.5"], "--layerwise_lr_decay": ["1", "0.5", "0", "-1"],
-        "--gradual_unfreezing": ["0", "0.5", "-1"], "--weight_averaging": ["0", "0.5", "-1"],
+        "--subword_dropout": ["0", "0.1", "1.5"],
+        "--layerwise_lr_decay": ["1", "0.5", "0", "-1"],
+        "--gradual_unfreezing": ["0", "0.5", "-1"],
+        "--weight_averaging": ["0", "0.5", "-1"],
         "--per_device_train_batch_size": ["4", "0"],
     },
     "push": {
         "--model": ["{lm}", "{classifier}", "{missing}", "{text}", "{untrusted}"],
-        "--repo_id": ["alice/tiny", "not a repo id", ""], "--dry_run": [None, None, None],
-        "--license": ["apache-2.0", "???"], "--language": ["ko", ""], "--private": [None],
+        "--repo_id": ["alice/tiny", "not a repo id", ""],
+        "--dry_run": [None, None, None],
+        "--license": ["apache-2.0", "???"],
+        "--language": ["ko", ""],
+        "--private": [None],
     },
     "demo": {
-        "--vocab_size": ["0", "-5", "x", "100"], "--output_dir": OUTPUT_DIRS,
-        "--lm_epochs": ["0.01", "0", "-1"], "--hidden_size": ["8", "0"], "--num_threads": ["1", "0", "-1"],
+        "--vocab_size": ["0", "-5", "x", "100"],
+        "--output_dir": OUTPUT_DIRS,
+        "--lm_epochs": ["0.01", "0", "-1"],
+        "--hidden_size": ["8", "0"],
+        "--num_threads": ["1", "0", "-1"],
         "--overwrite": [None],
     },
 }
 # A valid vector per command (two for evaluate: a language model and a classifier); each case is one of them with
 # 0 to 3 flags set (or replaced) from the pools above, so bad values are met one or two at a time, deep in a run.
 BASELINES = {
-    "evaluate": [["--model", "{lm}", "--test_file", "{text}"], ["--model", "{classifier}", "--test_file", "{nsmc_test}"]],
+    "evaluate": [
+        ["--model", "{lm}", "--test_file", "{text}"],
+        ["--model", "{classifier}", "--test_file", "{nsmc_test}"],
+    ],
     "generate": [["--model", "{lm}", "--max_new_tokens", "3"]],
-    "train-tokenizer": [["--train_files", "{text}", "--output_dir", "{out}", "--vocab_size", "600",
-                         "--limit_alphabet", "200"]],
-    "pretrain": [["--train_file", "{text}", "--tokenizer", "{tokenizer}", "--output_dir", "{out}",
-                  "--config_overrides", TINY, "--bptt", "4", "--per_device_train_batch_size", "2"]],
-    "finetune": [["--model_name_or_path", "{lm}", "--data", "{nsmc_dir}", "--output_dir", "{out}",
-                  "--per_device_train_batch_size", "4", "--max_length", "16"]],
+    "train-tokenizer": [
+        ["--train_files", "{text}", "--output_dir", "{out}", "--vocab_size", "600", "--limit_alphabet", "200"]
+    ],
+    "pretrain": [
+        [
+            "--train_file",
+            "{text}",
+            "--tokenizer",
+            "{tokenizer}",
+            "--output_dir",
+            "{out}",
+            "--config_overrides",
+            TINY,
+            "--bptt",
+            "4",
+            "--per_device_train_batch_size",
+            "2",
+        ]
+    ],
+    "finetune": [
+        [
+            "--model_name_or_path",
+            "{lm}",
+            "--data",
+            "{nsmc_dir}",
+            "--output_dir",
+            "{out}",
+            "--per_device_train_batch_size",
+            "4",
+            "--max_length",
+            "16",
+        ]
+    ],
     "push": [["--model", "{lm}", "--repo_id", "alice/tiny", "--dry_run"]],
     # The vocabulary size is always one the demo refuses before training (pool above), so a case stays fast.
     "demo": [["--vocab_size", "100", "--output_dir", "{out}"]],
 }
 # Flags added as they are, to keep the training commands to one step on the CPU.
-FIXED = {"evaluate": ["--use_cpu", "true", "--report_to", "none"], "pretrain": ["--max_steps", "1", *QUIET],
-         "finetune": ["--max_steps", "1", *QUIET]}
-CASES_PER_COMMAND = {"evaluate": 25, "generate": 25, "train-tokenizer": 25, "pretrain": 10, "finetune": 10, "push": 6,
-                     "demo": 3}
+FIXED = {
+    "evaluate": ["--use_cpu", "true", "--report_to", "none"],
+    "pretrain": ["--max_steps", "1", *QUIET],
+    "finetune": ["--max_steps", "1", *QUIET],
+}
+CASES_PER_COMMAND = {
+    "evaluate": 25,
+    "generate": 25,
+    "train-tokenizer": 25,
+    "pretrain": 10,
+    "finetune": 10,
+    "push": 6,
+    "demo": 3,
+}
 TOP_LEVEL_CASES = [[], ["--help"], ["no-such-command"], ["-x", "evaluate"]]
 
 
@@ -153,13 +258,19 @@ def sandbox(tmp_path_factory):
         handle.write("1\t탭이\t들어간 리뷰\t1\n")
     with open(sample_data_path("reviews_sample_valid.txt"), encoding="utf-8") as handle:
         reviews = handle.read().splitlines()[:60]
-    files = {"text": "\n".join(reviews) + "\n", "nsmc_test": (nsmc_dir / "ratings_test.txt").read_text("utf-8"),
-             "empty": "", "bom": "\ufeff", "header_only": header + "\n", "extra_tab": header + "\n1\t탭\t리뷰\t0\n"}
+    files = {
+        "text": "\n".join(reviews) + "\n",
+        "nsmc_test": (nsmc_dir / "ratings_test.txt").read_text("utf-8"),
+        "empty": "",
+        "bom": "\ufeff",
+        "header_only": header + "\n",
+        "extra_tab": header + "\n1\t탭\t리뷰\t0\n",
+    }
     for name, text in files.items():
         paths[name] = str(inputs / f"{name}.txt")
         (inputs / f"{name}.txt").write_text(text, encoding="utf-8")
     paths["cp949"] = str(inputs / "cp949.txt")
-    (inputs / "cp949.txt").write_bytes("첫 줄\n".encode("utf-8") + "둘째 줄".encode("cp949") + b"\n")
+    (inputs / "cp949.txt").write_bytes("첫 줄\n".encode() + "둘째 줄".encode("cp949") + b"\n")
     paths["truncated_lm"] = str(shutil.copytree(paths["lm"], inputs / "truncated_lm"))
     weights = inputs / "truncated_lm" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
@@ -169,8 +280,13 @@ def sandbox(tmp_path_factory):
     code = untrusted / "configuration_recurrent.py"
     code.write_text(f"open({str(root / 'code_ran')!r}, 'w').close()\n" + code.read_text())
     (inputs / "empty_dir").mkdir()
-    paths.update(untrusted=str(untrusted), empty_dir=str(inputs / "empty_dir"), missing=str(inputs / "missing"),
-                 nsmc_dir=str(nsmc_dir), bad_nsmc_dir=str(bad_nsmc_dir))
+    paths.update(
+        untrusted=str(untrusted),
+        empty_dir=str(inputs / "empty_dir"),
+        missing=str(inputs / "missing"),
+        nsmc_dir=str(nsmc_dir),
+        bad_nsmc_dir=str(bad_nsmc_dir),
+    )
     (root / "cwd").mkdir()
     return root, paths
 
@@ -226,7 +342,9 @@ def strict_json(line):
     return json.loads(line, parse_constant=refuse)
 
 
-@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{i:03d}-{c[0] if c else 'none'}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "index", range(len(CASES)), ids=[f"{i:03d}-{c[0] if c else 'none'}" for i, c in enumerate(CASES)]
+)
 def test_every_argument_vector_ends_cleanly_and_touches_only_its_output(sandbox, capsys, monkeypatch, index):
     root, paths = sandbox
     out = case_output_dir(root, index)

@@ -14,6 +14,7 @@ import pytest
 from hf_seq.data import sample_data_path
 from tests.support.tiny_models import save_tiny_models
 
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 # What tokenizer training does not need: torch, transformers' model code, datasets (a second to import: only a
 # --text_column corpus is read with it), and hf_seq (importing it registers the model families, which needs torch).
@@ -23,8 +24,15 @@ NOT_FOR_TOKENIZER_TRAINING = ("torch", "transformers.modeling_utils", "datasets"
 def run_python(code):
     """Run `code` in a fresh interpreter (repository on the path, no stdin); return the JSON its last line prints."""
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPOSITORY,
-                            stdin=subprocess.DEVNULL, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPOSITORY,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 

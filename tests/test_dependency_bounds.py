@@ -2,12 +2,13 @@
 versions (constraints/tested.txt) lie inside pyproject's ranges: neither file can drift from what is declared."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
-from packaging.version import Version
 from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 
 ROOT = Path(__file__).resolve().parents[1]
 

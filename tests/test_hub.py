@@ -24,6 +24,7 @@ from tests.conftest import HUB_TOKENS
 from tests.support.hub_server import HubServer
 from tests.support.remote_code import run_without_hf_seq
 
+
 ALICE, BOB = "hf_alice_token", "hf_bob_token"
 SAMPLE = Path(hf_seq.__file__).parent / "sample_data" / "reviews_sample_train.txt"
 INPUT_IDS = torch.tensor([[2, 5, 17, 9, 33, 4, 12, 40]])
@@ -35,11 +36,13 @@ def _train_tokenizer(lines: list[str]) -> PreTrainedTokenizerFast:
     backend.normalizer = normalizers.NFC()
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
-    trainer = trainers.BpeTrainer(vocab_size=300, limit_alphabet=150, special_tokens=["<pad>", "<unk>", "<s>", "</s>"],
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, limit_alphabet=150, special_tokens=["<pad>", "<unk>", "<s>", "</s>"], show_progress=False
+    )
     backend.train_from_iterator(lines, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
 
 
 def _save_run(model_dir: Path, seed: int, tokenizer: PreTrainedTokenizerFast) -> None:
@@ -49,11 +52,26 @@ def _save_run(model_dir: Path, seed: int, tokenizer: PreTrainedTokenizerFast) ->
     hf_seq.LSTMForCausalLM(config).eval().save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     log_history = [{"step": 10, "loss": 5.2}, {"step": 20, "loss": 4.8}, {"step": 20, "eval_loss": 4.9}]
-    (model_dir / "trainer_state.json").write_text(json.dumps(
-        {"log_history": log_history, "train_batch_size": 8, "num_train_epochs": 1, "max_steps": 20, "global_step": 20}))
-    (model_dir / "run_info.json").write_text(json.dumps(
-        {"datasets": [{"name": "reviews_lm sample", "details": "6,000 shipped Korean reviews"}],
-         "hyperparameters": {"learning_rate": 0.002}, "language": "ko"}))
+    (model_dir / "trainer_state.json").write_text(
+        json.dumps(
+            {
+                "log_history": log_history,
+                "train_batch_size": 8,
+                "num_train_epochs": 1,
+                "max_steps": 20,
+                "global_step": 20,
+            }
+        )
+    )
+    (model_dir / "run_info.json").write_text(
+        json.dumps(
+            {
+                "datasets": [{"name": "reviews_lm sample", "details": "6,000 shipped Korean reviews"}],
+                "hyperparameters": {"learning_rate": 0.002},
+                "language": "ko",
+            }
+        )
+    )
     (model_dir / "training_args.bin").write_bytes(b"pickled TrainingArguments")  # never published
 
 
@@ -83,8 +101,17 @@ def test_push_then_load_by_repo_id(hub, model_dir, tokenizer):
 
     main_files = hub.files("alice/tiny-lstm")
     assert set(main_files) == {".gitattributes", *result.files}
-    for name in ("model.safetensors", "config.json", "modeling_recurrent.py", "configuration_recurrent.py",
-                 "cache_recurrent.py", "tokenizer.json", "README.md", "loss_curve.png", "trainer_state.json"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "modeling_recurrent.py",
+        "configuration_recurrent.py",
+        "cache_recurrent.py",
+        "tokenizer.json",
+        "README.md",
+        "loss_curve.png",
+        "trainer_state.json",
+    ):
         assert name in main_files
     assert "training_args.bin" not in main_files
     assert main_files["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
@@ -94,8 +121,9 @@ def test_push_then_load_by_repo_id(hub, model_dir, tokenizer):
 
     loaded = AutoModelForCausalLM.from_pretrained("alice/tiny-lstm")
     assert type(loaded) is hf_seq.LSTMForCausalLM
-    torch.testing.assert_close(_logits(loaded), _logits(hf_seq.LSTMForCausalLM.from_pretrained(model_dir)),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        _logits(loaded), _logits(hf_seq.LSTMForCausalLM.from_pretrained(model_dir)), rtol=0, atol=0
+    )
 
     remote_tokenizer = AutoTokenizer.from_pretrained("alice/tiny-lstm")
     texts = SAMPLE.read_text(encoding="utf-8").splitlines()[300:310]
@@ -243,9 +271,13 @@ def test_dry_run_lists_files_and_card_without_contacting_the_hub(hub, model_dir,
         (lambda d: (d / "model.safetensors").unlink(), FileNotFoundError, "no model.safetensors"),
         (lambda d: (d / "cache_recurrent.py").unlink(), FileNotFoundError, "lacks cache_recurrent.py"),
         (lambda d: (d / "config.json").unlink(), FileNotFoundError, "no config.json"),
-        (lambda d: (d / "config.json").write_text(json.dumps(
-            {k: v for k, v in json.loads((d / "config.json").read_text()).items() if k != "auto_map"})),
-         ValueError, "no auto_map"),
+        (
+            lambda d: (d / "config.json").write_text(
+                json.dumps({k: v for k, v in json.loads((d / "config.json").read_text()).items() if k != "auto_map"})
+            ),
+            ValueError,
+            "no auto_map",
+        ),
     ],
     ids=["no-weights", "missing-code-import", "no-config", "no-auto-map"],
 )
@@ -265,7 +297,9 @@ def validate_on_the_hub(card):
     from huggingface_hub.utils import get_session, hf_raise_for_status
 
     body = {"repoType": "model", "content": str(card)}
-    response = get_session().post(f"{constants.ENDPOINT}/api/validate-yaml", json=body, headers={"Accept": "text/plain"})
+    response = get_session().post(
+        f"{constants.ENDPOINT}/api/validate-yaml", json=body, headers={"Accept": "text/plain"}
+    )
     hf_raise_for_status(response)
 
 

@@ -12,6 +12,7 @@ from hf_seq.inspection.figures import attention_heatmap
 from hf_seq.inspection.stepping import recurrent_body
 from hf_seq.models.recurrent import cache_of
 
+
 SAMPLE_REVIEWS = "hf_seq/sample_data/reviews_sample_train.txt"
 SAMPLE_NSMC = "hf_seq/sample_data/nsmc_sample_train.txt"
 
@@ -70,8 +71,11 @@ def test_step_by_step_trace_reproduces_the_fused_layers(cell):
         for name, gate in trace.gates.items():
             if name != "candidate":  # the sigmoid gates; the candidate is a tanh in (-1, 1)
                 assert bool(((gate > 0) & (gate < 1)).all()), name
-    expected_gates = {"rnn_relu": set(), "lstm": {"input", "forget", "candidate", "output"},
-                      "gru": {"reset", "update", "candidate"}}[cell]
+    expected_gates = {
+        "rnn_relu": set(),
+        "lstm": {"input", "forget", "candidate", "output"},
+        "gru": {"reset", "update", "candidate"},
+    }[cell]
     assert set(traces[0].gates) == expected_gates
 
 
@@ -134,8 +138,24 @@ def _written(folder, name):
 
 
 def test_states_and_attention_commands_write_png_and_json(tmp_path):
-    assert inspect_cli(["states", "--output-dir", str(tmp_path), "--cell", "gru", "--hidden-size", "8",
-                        "--num-hidden-layers", "1", "--text", "좋아 ㅋㅋ"]) == 0
+    assert (
+        inspect_cli(
+            [
+                "states",
+                "--output-dir",
+                str(tmp_path),
+                "--cell",
+                "gru",
+                "--hidden-size",
+                "8",
+                "--num-hidden-layers",
+                "1",
+                "--text",
+                "좋아 ㅋㅋ",
+            ]
+        )
+        == 0
+    )
     data = _written(tmp_path, "states")
     assert data["rnn_type"] == "GRU" and len(data["layers"][0]["gates"]["update"]) == len(data["tokens"])
     assert inspect_cli(["attention", "--output-dir", str(tmp_path), "--hidden-size", "8", "--text", "좋아"]) == 0
@@ -144,26 +164,97 @@ def test_states_and_attention_commands_write_png_and_json(tmp_path):
 
 
 def test_gradient_commands_write_png_and_json(tmp_path):
-    assert inspect_cli(["initializers", "--output-dir", str(tmp_path), "--hidden-size", "8", "--steps", "6",
-                        "--cells", "rnn_tanh,lstm"]) == 0
+    assert (
+        inspect_cli(
+            [
+                "initializers",
+                "--output-dir",
+                str(tmp_path),
+                "--hidden-size",
+                "8",
+                "--steps",
+                "6",
+                "--cells",
+                "rnn_tanh,lstm",
+            ]
+        )
+        == 0
+    )
     data = _written(tmp_path, "initializers")
     assert set(data["norms"]) == set(gradients.INITIALIZERS) and len(data["norms"]["xavier"]["lstm"]) == 6
-    assert inspect_cli(["gradients", "--output-dir", str(tmp_path), "--train-file", SAMPLE_REVIEWS,
-                        "--max-lines", "200", "--cells", "rnn_tanh,transformer", "--hidden-size", "8",
-                        "--steps", "6", "--train-steps", "2", "--clip-steps", "2"]) == 0
+    assert (
+        inspect_cli(
+            [
+                "gradients",
+                "--output-dir",
+                str(tmp_path),
+                "--train-file",
+                SAMPLE_REVIEWS,
+                "--max-lines",
+                "200",
+                "--cells",
+                "rnn_tanh,transformer",
+                "--hidden-size",
+                "8",
+                "--steps",
+                "6",
+                "--train-steps",
+                "2",
+                "--clip-steps",
+                "2",
+            ]
+        )
+        == 0
+    )
     data = _written(tmp_path, "gradient_flow")
     assert set(data["trained"]["cells"]) == {"rnn_tanh", "transformer"}
     assert set(data["clipping"]["runs"]) == {"clipped", "unclipped"}
 
 
 def test_cells_and_pooling_commands_write_png_and_json(tmp_path):
-    assert inspect_cli(["cells", "--output-dir", str(tmp_path), "--train-file", SAMPLE_REVIEWS, "--max-lines", "120",
-                        "--num-texts", "20", "--hidden-size", "8", "--train-steps", "2"]) == 0
+    assert (
+        inspect_cli(
+            [
+                "cells",
+                "--output-dir",
+                str(tmp_path),
+                "--train-file",
+                SAMPLE_REVIEWS,
+                "--max-lines",
+                "120",
+                "--num-texts",
+                "20",
+                "--hidden-size",
+                "8",
+                "--train-steps",
+                "2",
+            ]
+        )
+        == 0
+    )
     data = _written(tmp_path, "cells")
     assert set(data["properties"]) == set(cells.PROPERTIES)
     assert "<span" in (tmp_path / "cells.html").read_text(encoding="utf-8")
-    assert inspect_cli(["pooling", "--output-dir", str(tmp_path), "--train-file", SAMPLE_NSMC, "--max-train", "120",
-                        "--steps", "2", "--eval-every", "1", "--hidden-size", "8"]) == 0
+    assert (
+        inspect_cli(
+            [
+                "pooling",
+                "--output-dir",
+                str(tmp_path),
+                "--train-file",
+                SAMPLE_NSMC,
+                "--max-train",
+                "120",
+                "--steps",
+                "2",
+                "--eval-every",
+                "1",
+                "--hidden-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     data = _written(tmp_path, "pooling")
     assert set(data["poolings"]) == set(pooling.POOLINGS)
     assert all(0.0 <= row["valid_accuracy"] <= 1.0 for row in data["poolings"].values())

@@ -18,6 +18,7 @@ from hf_seq.model_card import (
     render_model_card,
 )
 
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,21 +26,52 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def classifier_dir(tmp_path):
     """A tiny NSMC sentiment classifier folder with Trainer-style results and our run_info.json."""
     torch.manual_seed(0)
-    config = hf_seq.GRUConfig(vocab_size=40, embedding_size=8, hidden_size=8, num_hidden_layers=1, num_labels=2,
-                              id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    config = hf_seq.GRUConfig(
+        vocab_size=40,
+        embedding_size=8,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_labels=2,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
     hf_seq.GRUForSequenceClassification(config).save_pretrained(tmp_path)
-    (tmp_path / "run_info.json").write_text(json.dumps({
-        "datasets": [{"id": "e9t/nsmc", "details": "4,000 shipped sample reviews"}],
-        "eval_split": "test",
-        "hyperparameters": {"learning_rate": 0.003, "weight_decay": 0.0},
-        "training_loop": "Trainer", "wall_time_seconds": 12.5, "hardware": {"torch": "2.13.0", "cpu_count": 2},
-    }))
-    (tmp_path / "all_results.json").write_text(json.dumps(
-        {"eval_accuracy": 0.7815, "eval_loss": 0.4711, "eval_runtime": 3.2, "eval_samples_per_second": 312.0, "eval_n": 1000,
-         "train_loss": 0.5523, "epoch": 2.0}))
-    (tmp_path / "trainer_state.json").write_text(json.dumps({
-        "log_history": [{"step": 5, "loss": 0.69}, {"step": 10, "loss": 0.6}, {"step": 10, "eval_loss": 0.5}],
-        "train_batch_size": 16, "num_train_epochs": 2, "max_steps": 10, "global_step": 10}))
+    (tmp_path / "run_info.json").write_text(
+        json.dumps(
+            {
+                "datasets": [{"id": "e9t/nsmc", "details": "4,000 shipped sample reviews"}],
+                "eval_split": "test",
+                "hyperparameters": {"learning_rate": 0.003, "weight_decay": 0.0},
+                "training_loop": "Trainer",
+                "wall_time_seconds": 12.5,
+                "hardware": {"torch": "2.13.0", "cpu_count": 2},
+            }
+        )
+    )
+    (tmp_path / "all_results.json").write_text(
+        json.dumps(
+            {
+                "eval_accuracy": 0.7815,
+                "eval_loss": 0.4711,
+                "eval_runtime": 3.2,
+                "eval_samples_per_second": 312.0,
+                "eval_n": 1000,
+                "train_loss": 0.5523,
+                "epoch": 2.0,
+            }
+        )
+    )
+    (tmp_path / "trainer_state.json").write_text(
+        json.dumps(
+            {
+                "log_history": [{"step": 5, "loss": 0.69}, {"step": 10, "loss": 0.6}, {"step": 10, "eval_loss": 0.5}],
+                "train_batch_size": 16,
+                "num_train_epochs": 2,
+                "max_steps": 10,
+                "global_step": 10,
+            }
+        )
+    )
     return tmp_path
 
 
@@ -53,7 +85,12 @@ def test_card_metadata_holds_exactly_the_measured_metrics(classifier_dir):
     measured = {(r.metric_type, r.metric_value, r.dataset_type, r.dataset_split) for r in data.eval_results}
     assert measured == {("accuracy", 0.7815, "e9t/nsmc", "test"), ("loss", 0.4711, "e9t/nsmc", "test")}
     # Speed figures are not metrics; the train loss is shown in the body but is no evaluation result.
-    assert "| n |" not in card.text and "runtime" not in card.text and "samples_per_second" not in card.text and "f1" not in card.text
+    assert (
+        "| n |" not in card.text
+        and "runtime" not in card.text
+        and "samples_per_second" not in card.text
+        and "f1" not in card.text
+    )
     assert "| loss | 0.5523 | train |" in card.text
     assert "| `learning_rate` | 0.003 |" in card.text and "| `train_batch_size` | 16 |" in card.text
     assert "0: negative, 1: positive" in card.text
@@ -94,8 +131,10 @@ def test_metrics_in_run_info_win_and_need_a_split(classifier_dir):
 
 def test_a_validation_file_is_listed_but_not_called_training_data(classifier_dir):
     run_info = json.loads((classifier_dir / "run_info.json").read_text())
-    run_info["datasets"] = [{"name": "reviews_lm/train.txt", "details": "training text"},
-                            {"name": "reviews_lm/valid.txt", "split": "validation"}]
+    run_info["datasets"] = [
+        {"name": "reviews_lm/train.txt", "details": "training text"},
+        {"name": "reviews_lm/valid.txt", "split": "validation"},
+    ]
     (classifier_dir / "run_info.json").write_text(json.dumps(run_info))
     card = render_model_card(read_run_data(classifier_dir), "alice/lm")
     assert "trained on reviews_lm/train.txt." in card.text
@@ -126,10 +165,18 @@ def test_a_backward_model_says_so(classifier_dir):
 
 def test_an_ensemble_card_names_its_members_and_their_own_figures():
     members = [
-        {"repo_id": "alice/forward", "num_parameters": 1000, "reading_direction": "forward",
-         "metrics": [Metric("accuracy", 0.8855, "test", "e9t/nsmc")]},
-        {"repo_id": "alice/backward", "num_parameters": 1200, "reading_direction": "backward",
-         "metrics": [Metric("accuracy", 0.8841, "test", "e9t/nsmc")]},
+        {
+            "repo_id": "alice/forward",
+            "num_parameters": 1000,
+            "reading_direction": "forward",
+            "metrics": [Metric("accuracy", 0.8855, "test", "e9t/nsmc")],
+        },
+        {
+            "repo_id": "alice/backward",
+            "num_parameters": 1200,
+            "reading_direction": "backward",
+            "metrics": [Metric("accuracy", 0.8841, "test", "e9t/nsmc")],
+        },
     ]
     card = render_ensemble_card("alice/both", members, [Metric("accuracy", 0.8932, "test", "e9t/nsmc")], language="ko")
     data = ModelCard(str(card)).data
@@ -145,15 +192,27 @@ def test_an_ensemble_card_names_its_members_and_their_own_figures():
 
 def test_an_ensemble_card_gives_a_figure_only_its_members_have_a_column_of_its_own():
     members = [
-        {"repo_id": "alice/forward", "num_parameters": 1000,
-         "metrics": [Metric("accuracy", 0.8855, "test", "e9t/nsmc"), Metric("base LM perplexity", 90.5, "lm test")]},
-        {"repo_id": "alice/backward", "num_parameters": 1200, "reading_direction": "backward",
-         "metrics": [Metric("base LM perplexity", 89.5, "lm test"), Metric("accuracy", 0.8841, "test", "e9t/nsmc")]},
+        {
+            "repo_id": "alice/forward",
+            "num_parameters": 1000,
+            "metrics": [Metric("accuracy", 0.8855, "test", "e9t/nsmc"), Metric("base LM perplexity", 90.5, "lm test")],
+        },
+        {
+            "repo_id": "alice/backward",
+            "num_parameters": 1200,
+            "reading_direction": "backward",
+            "metrics": [Metric("base LM perplexity", 89.5, "lm test"), Metric("accuracy", 0.8841, "test", "e9t/nsmc")],
+        },
     ]
     card = render_ensemble_card("alice/both", members, [Metric("accuracy", 0.8932, "test", "e9t/nsmc")])
     assert "| member | reads | parameters | accuracy (test) | base LM perplexity (lm test) |" in card.text
-    assert "| [`alice/forward`](https://huggingface.co/alice/forward) | forward | 1,000 | 0.8855 | 90.5000 |" in card.text
-    assert "| [`alice/backward`](https://huggingface.co/alice/backward) | backward | 1,200 | 0.8841 | 89.5000 |" in card.text
+    assert (
+        "| [`alice/forward`](https://huggingface.co/alice/forward) | forward | 1,000 | 0.8855 | 90.5000 |" in card.text
+    )
+    assert (
+        "| [`alice/backward`](https://huggingface.co/alice/backward) | backward | 1,200 | 0.8841 | 89.5000 |"
+        in card.text
+    )
     assert "| **ensemble** | — | 2,200 | **0.8932** | — |" in card.text
     # a member figure is not the ensemble's: the model index holds the ensemble's accuracy alone
     assert [r.metric_type for r in ModelCard(str(card)).data.eval_results] == ["accuracy"]

@@ -27,6 +27,7 @@ from hf_seq.word2vec import (
 )
 from tokenizer_training import train_tokenizer
 
+
 register_word2vec()
 PAD = 0
 
@@ -46,8 +47,9 @@ def naive_windows(sentences, window, reduced):
 
 
 def stream_of(sentences):
-    return TokenStream(torch.tensor([t for s in sentences for t in s]),
-                       torch.tensor([n for n, s in enumerate(sentences) for _ in s]))
+    return TokenStream(
+        torch.tensor([t for s in sentences for t in s]), torch.tensor([n for n, s in enumerate(sentences) for _ in s])
+    )
 
 
 @pytest.mark.parametrize("window", [1, 2, 4])
@@ -101,8 +103,9 @@ def test_subsampling_rates_equal_gensims():
     model = gensim.models.Word2Vec(sample=1e-2, min_count=1, vector_size=4, workers=1)
     model.build_vocab(sentences)
     words = ["a", "b", "c"]
-    gensim_rates = torch.tensor([model.wv.get_vecattr(w, "sample_int") / (2**32 - 1) for w in words],
-                                dtype=torch.float64)
+    gensim_rates = torch.tensor(
+        [model.wv.get_vecattr(w, "sample_int") / (2**32 - 1) for w in words], dtype=torch.float64
+    )
     counts = torch.tensor([model.wv.get_vecattr(w, "count") for w in words])
     torch.testing.assert_close(keep_probabilities(counts, 1e-2), gensim_rates, atol=1e-8, rtol=0)
 
@@ -113,8 +116,14 @@ def planted_corpus(seed=0, sentences=1500):
     man : king :: woman : queen."""
     rng = random.Random(seed)
     pools = {name: [f"{name}{i}" for i in range(6)] for name in ("male", "female", "person", "royal", "cinema")}
-    words = {"man": ("male", "person"), "woman": ("female", "person"), "king": ("male", "royal"),
-             "queen": ("female", "royal"), "film": ("cinema", "cinema"), "movie": ("cinema", "cinema")}
+    words = {
+        "man": ("male", "person"),
+        "woman": ("female", "person"),
+        "king": ("male", "royal"),
+        "queen": ("female", "royal"),
+        "film": ("cinema", "cinema"),
+        "movie": ("cinema", "cinema"),
+    }
     lines = []
     for _ in range(sentences):
         word = rng.choice(list(words))
@@ -127,8 +136,19 @@ def planted_corpus(seed=0, sentences=1500):
 def planted():
     lines = planted_corpus()
     tokenizer = train_tokenizer(texts=lines, algorithm="word", vocab_size=200, min_frequency=1)
-    result = train_word2vec(tokenizer, texts=lines, architecture="skipgram", embedding_size=16, window=2,
-                            subsample=0, epochs=5, learning_rate=0.05, batch_size=256, seed=0, workers=1)
+    result = train_word2vec(
+        tokenizer,
+        texts=lines,
+        architecture="skipgram",
+        embedding_size=16,
+        window=2,
+        subsample=0,
+        epochs=5,
+        learning_rate=0.05,
+        batch_size=256,
+        seed=0,
+        workers=1,
+    )
     return tokenizer, result
 
 
@@ -147,8 +167,19 @@ def test_most_similar_and_analogy_on_a_planted_corpus(planted):
 def test_cbow_learns_the_planted_synonyms_too():
     lines = planted_corpus(seed=1, sentences=800)
     tokenizer = train_tokenizer(texts=lines, algorithm="word", vocab_size=200, min_frequency=1)
-    result = train_word2vec(tokenizer, texts=lines, architecture="cbow", embedding_size=16, window=2, subsample=0,
-                            epochs=10, learning_rate=0.05, batch_size=64, seed=0, workers=1)
+    result = train_word2vec(
+        tokenizer,
+        texts=lines,
+        architecture="cbow",
+        embedding_size=16,
+        window=2,
+        subsample=0,
+        epochs=10,
+        learning_rate=0.05,
+        batch_size=64,
+        seed=0,
+        workers=1,
+    )
     vectors = WordVectors.from_model(result.model, tokenizer)
     assert vectors.most_similar("film", 1)[0][0] == "▁movie"
     assert vectors.similarity("film", "movie") > vectors.similarity("film", "king")
@@ -191,8 +222,9 @@ def test_gensim_reads_the_export(planted, tmp_path):
     # The seen tokens only (no all-zero pad row, whose norm gensim would divide by) answer gensim's queries as ours.
     vectors.save_word2vec_format(tmp_path / "seen.txt", only_seen=True)
     keyed = gensim.models.KeyedVectors.load_word2vec_format(str(tmp_path / "seen.txt"))
-    assert [token for token, _ in keyed.most_similar("▁film", topn=3)] == \
-        [token for token, _ in vectors.most_similar("film", 3)]
+    assert [token for token, _ in keyed.most_similar("▁film", topn=3)] == [
+        token for token, _ in vectors.most_similar("film", 3)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +234,24 @@ def sample_word2vec(tmp_path_factory):
     texts = open(sample_data_path("reviews_sample_train.txt"), encoding="utf-8").read().splitlines()
     tokenizer = train_tokenizer(texts=texts, algorithm="word", vocab_size=3000, min_frequency=3)
     tokenizer.save_pretrained(folder / "tokenizer")
-    train_word2vec_cli(["--train_file", sample_data_path("reviews_sample_train.txt"), "--tokenizer",
-                        str(folder / "tokenizer"), "--output_dir", str(folder / "vectors"), "--embedding_size", "16",
-                        "--epochs", "1", "--workers", "1", "--export_text", str(folder / "vectors.txt")])
+    train_word2vec_cli(
+        [
+            "--train_file",
+            sample_data_path("reviews_sample_train.txt"),
+            "--tokenizer",
+            str(folder / "tokenizer"),
+            "--output_dir",
+            str(folder / "vectors"),
+            "--embedding_size",
+            "16",
+            "--epochs",
+            "1",
+            "--workers",
+            "1",
+            "--export_text",
+            str(folder / "vectors.txt"),
+        ]
+    )
     return folder, tokenizer
 
 
@@ -221,8 +268,11 @@ def test_the_cli_adapter_saves_a_loadable_folder_and_export(sample_word2vec):
 def test_init_embeddings_from_copies_the_seen_rows_into_a_tied_lm(sample_word2vec):
     folder, tokenizer = sample_word2vec
     torch.manual_seed(0)
-    model = hf_seq.LSTMForCausalLM(hf_seq.LSTMConfig(vocab_size=len(tokenizer), embedding_size=16, hidden_size=16,
-                                                     num_hidden_layers=1, tie_word_embeddings=True))
+    model = hf_seq.LSTMForCausalLM(
+        hf_seq.LSTMConfig(
+            vocab_size=len(tokenizer), embedding_size=16, hidden_size=16, num_hidden_layers=1, tie_word_embeddings=True
+        )
+    )
     before = model.get_input_embeddings().weight.detach().clone()
     copied = init_embeddings_from(model, folder / "vectors", folder / "tokenizer")
     word2vec = Word2VecModel.from_pretrained(folder / "vectors")
@@ -237,12 +287,14 @@ def test_init_embeddings_from_copies_the_seen_rows_into_a_tied_lm(sample_word2ve
 def test_init_embeddings_from_refuses_another_tokenizer_or_size(sample_word2vec, tmp_path):
     folder, tokenizer = sample_word2vec
     other = train_tokenizer(texts=planted_corpus(), algorithm="word", vocab_size=200, min_frequency=1)
-    lm = hf_seq.LSTMForCausalLM(hf_seq.LSTMConfig(vocab_size=len(other), embedding_size=16, hidden_size=16,
-                                                  num_hidden_layers=1))
+    lm = hf_seq.LSTMForCausalLM(
+        hf_seq.LSTMConfig(vocab_size=len(other), embedding_size=16, hidden_size=16, num_hidden_layers=1)
+    )
     with pytest.raises(ValueError, match="another tokenizer"):
         init_embeddings_from(lm, folder / "vectors", other)
-    wrong_size = hf_seq.LSTMForCausalLM(hf_seq.LSTMConfig(vocab_size=len(tokenizer), embedding_size=8,
-                                                          hidden_size=16, num_hidden_layers=1))
+    wrong_size = hf_seq.LSTMForCausalLM(
+        hf_seq.LSTMConfig(vocab_size=len(tokenizer), embedding_size=8, hidden_size=16, num_hidden_layers=1)
+    )
     with pytest.raises(ValueError, match="embedding_size is 8"):
         init_embeddings_from(wrong_size, folder / "vectors", folder / "tokenizer")
 
@@ -250,30 +302,47 @@ def test_init_embeddings_from_refuses_another_tokenizer_or_size(sample_word2vec,
 def test_two_workers_train_the_same_shared_vectors():
     lines = planted_corpus(seed=2, sentences=1500)
     tokenizer = train_tokenizer(texts=lines, algorithm="word", vocab_size=200, min_frequency=1)
-    result = train_word2vec(tokenizer, texts=lines, architecture="skipgram", embedding_size=16, window=2,
-                            subsample=0, epochs=5, learning_rate=0.05, batch_size=128, seed=0, workers=2)
+    result = train_word2vec(
+        tokenizer,
+        texts=lines,
+        architecture="skipgram",
+        embedding_size=16,
+        window=2,
+        subsample=0,
+        epochs=5,
+        learning_rate=0.05,
+        batch_size=128,
+        seed=0,
+        workers=2,
+    )
     # Lock-free threads (as gensim's workers) interleave their updates differently on every run: only the
     # planted pair's closeness is stable, not its exact rank among near ties.
     neighbours = [token for token, _ in WordVectors.from_model(result.model, tokenizer).most_similar("film", 3)]
     assert "▁movie" in neighbours
     with pytest.raises(ValueError, match="one worker"):
-        train_on_stream(result.model, TokenStream(torch.tensor([4, 5]), torch.tensor([0, 0])), workers=2,
-                        compile=True)
+        train_on_stream(result.model, TokenStream(torch.tensor([4, 5]), torch.tensor([0, 0])), workers=2, compile=True)
 
 
-def test_pretrain_starts_a_fresh_lm_from_the_word_vectors_and_refuses_to_overwrite_trained_ones(sample_word2vec,
-                                                                                                  tmp_path):
+def test_pretrain_starts_a_fresh_lm_from_the_word_vectors_and_refuses_to_overwrite_trained_ones(
+    sample_word2vec, tmp_path
+):
     import json
 
-    from hf_seq.training import pretrain
     from hf_seq.models.word2vec import Word2VecModel
+    from hf_seq.training import pretrain
     from tests.training.helpers import tiny_lstm_config, training_arguments
 
     folder, tokenizer = sample_word2vec
     train_file = sample_data_path("reviews_sample_valid.txt")
     args = training_arguments(tmp_path / "lm", max_steps=1, learning_rate=0.0)  # lr 0: the vectors stay as copied
-    pretrain(args, train_file, str(folder / "tokenizer"), model=tiny_lstm_config(tokenizer), loop="tbptt",
-             init_embeddings_from=str(folder / "vectors"))
+    pretrain(
+        args,
+        train_file,
+        str(folder / "tokenizer"),
+        model=tiny_lstm_config(tokenizer),
+        loop="tbptt",
+        init_embeddings_from=str(folder / "vectors"),
+    )
     record = json.loads((tmp_path / "lm" / "run_info.json").read_text())["init_embeddings_from"]
     assert record["rows_copied"] > 0
     lm = hf_seq.LSTMForCausalLM.from_pretrained(tmp_path / "lm")
@@ -282,6 +351,11 @@ def test_pretrain_starts_a_fresh_lm_from_the_word_vectors_and_refuses_to_overwri
     assert len(seen) == record["rows_copied"]
     torch.testing.assert_close(lm.get_input_embeddings().weight[seen], word2vec.embed_tokens.weight[seen])
     with pytest.raises(ValueError, match="fresh model"):
-        pretrain(training_arguments(tmp_path / "again"), train_file, str(folder / "tokenizer"),
-                 model=str(tmp_path / "lm"), init_embeddings_from=str(folder / "vectors"))
+        pretrain(
+            training_arguments(tmp_path / "again"),
+            train_file,
+            str(folder / "tokenizer"),
+            model=str(tmp_path / "lm"),
+            init_embeddings_from=str(folder / "vectors"),
+        )
     assert not (tmp_path / "again").exists()

@@ -19,6 +19,7 @@ from .train import (
     train_tokenizer,
 )
 
+
 __all__ = [
     "ALGORITHMS",
     "BYTE_ORDER_MARK",

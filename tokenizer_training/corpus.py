@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+
 # How `load_text_column` reads a file, by extension. Anything else (.tsv, .txt such as NSMC's ratings_train.txt)
 # is read as tab-separated values with quoting off: NSMC documents contain unbalanced quotes.
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}

@@ -10,6 +10,7 @@ conjoining jamo that render differently from the input. On NSMC, NFKC does not b
 
 from tokenizers import normalizers
 
+
 # Names accepted by `build_normalizer` (and the `--normalization` CLI option).
 NORMALIZATIONS = ("nfc", "nfkc", "none")
 

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+
 # Written next to tokenizer.json: how the tokenizer was trained (AutoTokenizer ignores it).
 TRAINING_INFO_FILE = "tokenizer_training.json"
 

@@ -32,6 +32,7 @@ from .corpus import CheckedTexts, check_text_files, iter_dataset_texts, load_tex
 from .normalization import build_normalizer
 from .saving import check_output_dir, save_tokenizer
 
+
 ALGORITHMS = ("bpe", "char", "word")
 PADDING_SIDES = ("right", "left")
 

@@ -1,6 +1,6 @@
 """Data for hf-seq models, read with `datasets`: NSMC for classification, text corpora for language modelling.
 
-    from hf_seq.data import load_nsmc, load_text_files, tokenize_corpus, group_into_blocks, bptt_dataloader
+from hf_seq.data import load_nsmc, load_text_files, tokenize_corpus, group_into_blocks, bptt_dataloader
 """
 
 from .lm import (
@@ -15,6 +15,7 @@ from .lm import (
     tokenize_corpus,
 )
 from .nsmc import NSMC_FEATURES, NSMC_LABEL_NAMES, load_nsmc, load_nsmc_files, sample_data_path
+
 
 __all__ = [
     "BPTTStreamDataset",

@@ -49,8 +49,9 @@ def load_text_files(data_files, streaming=False, cache_dir=None):
     return load_dataset("text", data_files=data_files, streaming=streaming, features=features, cache_dir=cache_dir)
 
 
-def tokenize_corpus(dataset, tokenizer, text_column="text", append_eos=True, num_proc=None, batch_size=1000,
-                    reverse=False):
+def tokenize_corpus(
+    dataset, tokenizer, text_column="text", append_eos=True, num_proc=None, batch_size=1000, reverse=False
+):
     """Tokenise every document with `Dataset.map(batched=True)` (cached by `datasets` for file-backed datasets).
 
     Each document becomes `input_ids` as the tokenizer encodes it (with its bos, if it adds one, so training sees
@@ -177,9 +178,7 @@ class StreamOrderSampler(torch.utils.data.Sampler):
 
     def __init__(self, dataset, num_replicas=1, rank=0):
         if dataset.num_streams % num_replicas != 0:
-            raise ValueError(
-                f"{dataset.num_streams} streams cannot be split evenly over {num_replicas} processes"
-            )
+            raise ValueError(f"{dataset.num_streams} streams cannot be split evenly over {num_replicas} processes")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is outside [0, {num_replicas})")
         self.num_streams = dataset.num_streams

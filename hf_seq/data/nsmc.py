@@ -14,6 +14,7 @@ from datasets.exceptions import DatasetGenerationError
 
 from tokenizer_training import BYTE_ORDER_MARK
 
+
 NSMC_LABEL_NAMES = ["negative", "positive"]
 NSMC_FEATURES = Features(
     {
@@ -51,8 +52,10 @@ def _check_nsmc_file(path):
             if line_number == 1:
                 header = line.removeprefix(BYTE_ORDER_MARK).split("\t")
                 if header != NSMC_HEADER:
-                    raise ValueError(f"{path} is not an NSMC-format file: expected the tab-separated header "
-                                     f"{NSMC_HEADER}, found {header}")
+                    raise ValueError(
+                        f"{path} is not an NSMC-format file: expected the tab-separated header "
+                        f"{NSMC_HEADER}, found {header}"
+                    )
                 continue
             if not line:
                 continue
@@ -63,8 +66,9 @@ def _check_nsmc_file(path):
                     "replace a tab inside a review by a space"
                 )
             if fields[2] not in ("0", "1"):
-                raise ValueError(f"{path} line {line_number}: label {fields[2]!r} is not 0 or 1 (0 negative, "
-                                 "1 positive)")
+                raise ValueError(
+                    f"{path} line {line_number}: label {fields[2]!r} is not 0 or 1 (0 negative, 1 positive)"
+                )
             rows += 1
     if os.path.getsize(path) == 0:
         raise ValueError(f"{path} is empty: an NSMC file starts with the header {expected!r}, then one review a line")

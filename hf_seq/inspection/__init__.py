@@ -10,8 +10,18 @@ from .gradients import gradient_norms, initializer_comparison, recurrent_gradien
 from .states import states_and_gates, transformer_attentions
 from .stepping import GATE_NAMES, LayerTrace, trace_recurrent
 
+
 __all__ = [
-    "GATE_NAMES", "LayerTrace", "attention_heatmap", "gradient_norms", "heatmap", "initializer_comparison",
-    "inspect_cli", "recurrent_gradient_norms", "states_and_gates", "trace_recurrent", "transformer_attentions",
+    "GATE_NAMES",
+    "LayerTrace",
+    "attention_heatmap",
+    "gradient_norms",
+    "heatmap",
+    "initializer_comparison",
+    "inspect_cli",
+    "recurrent_gradient_norms",
+    "states_and_gates",
+    "trace_recurrent",
+    "transformer_attentions",
     "transformer_gradient_norms",
 ]

@@ -15,6 +15,7 @@ from .gradients import build_model
 from .stepping import trace_recurrent
 from .training import char_tokenizer, token_stream, train_language_model
 
+
 PROPERTIES = ("inside_quotes", "inside_brackets", "position", "after_laugh")
 QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’"}
 BRACKETS = {"(": ")", "[": "]", "{": "}", "<": ">"}
@@ -47,21 +48,46 @@ def character_properties(text: str) -> dict[str, np.ndarray]:
         inside_brackets[index] = bracket_depth > 0
         after_laugh[index] = run >= 2
     position = (np.arange(length) + 1) / max(length, 1)
-    return {"inside_quotes": inside_quotes, "inside_brackets": inside_brackets, "position": position,
-            "after_laugh": after_laugh}
+    return {
+        "inside_quotes": inside_quotes,
+        "inside_brackets": inside_brackets,
+        "position": position,
+        "after_laugh": after_laugh,
+    }
 
 
 def train_char_lstm(
-    lines: list[str], *, hidden_size: int = 128, num_hidden_layers: int = 1, steps: int = 300,
-    max_seconds: float | None = None, batch_size: int = 32, length: int = 100, seed: int = 0,
+    lines: list[str],
+    *,
+    hidden_size: int = 128,
+    num_hidden_layers: int = 1,
+    steps: int = 300,
+    max_seconds: float | None = None,
+    batch_size: int = 32,
+    length: int = 100,
+    seed: int = 0,
 ):
     """A character-level LSTM LM trained on `lines` (Adam, clipping 1.0). Returns (model, tokenizer, record)."""
     tokenizer = char_tokenizer(lines)
     stream = token_stream(lines, tokenizer)
-    model = build_model("lstm", len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
-                        initializer="xavier", seed=seed)
-    record = train_language_model(model, stream, steps=steps, batch_size=batch_size, length=length,
-                                  learning_rate=3e-3, max_seconds=max_seconds, seed=seed)
+    model = build_model(
+        "lstm",
+        len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        initializer="xavier",
+        seed=seed,
+    )
+    record = train_language_model(
+        model,
+        stream,
+        steps=steps,
+        batch_size=batch_size,
+        length=length,
+        learning_rate=3e-3,
+        max_seconds=max_seconds,
+        seed=seed,
+    )
     return model, tokenizer, record
 
 
@@ -80,7 +106,9 @@ def _aligned_batch(tokenizer, texts: list[str]) -> tuple[torch.LongTensor, list[
 
 
 @torch.no_grad()
-def cell_states_and_properties(model: nn.Module, tokenizer, texts: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray], list]:
+def cell_states_and_properties(
+    model: nn.Module, tokenizer, texts: list[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray], list]:
     """The last layer's c_t (or h_t for RNN/GRU) at every character token, with the properties there.
 
     Returns (states (tokens, hidden), properties {name: (tokens,)}, per text a list of (character, row index)).
@@ -141,7 +169,9 @@ def examples_for(texts: list[str], name: str, count: int = 2) -> list[int]:
     return (having or list(range(len(texts))))[:count]
 
 
-def render_rows(model: nn.Module, tokenizer, texts: list[str], cells: dict, count: int = 2) -> list[tuple[str, list[str], list[float]]]:
+def render_rows(
+    model: nn.Module, tokenizer, texts: list[str], cells: dict, count: int = 2
+) -> list[tuple[str, list[str], list[float]]]:
     """(title, characters, values in [-1, 1]) rows: each property's best unit over a few example texts."""
     states, _, layout = cell_states_and_properties(model, tokenizer, texts)
     rows = []
@@ -163,8 +193,10 @@ def _colour(value: float) -> str:
 
 def rows_to_html(rows: list[tuple[str, list[str], list[float]]]) -> str:
     """The same rows as an HTML page: each character on a background from blue (-1) to red (+1)."""
-    parts = ["<!doctype html><meta charset='utf-8'><title>Interpretable cells</title>",
-             "<body style='font-family: monospace'>"]
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>Interpretable cells</title>",
+        "<body style='font-family: monospace'>",
+    ]
     for title, characters, values in rows:
         spans = []
         for character, value in zip(characters, values):

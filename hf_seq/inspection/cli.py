@@ -29,8 +29,13 @@ def _load_model_and_tokenizer(args):
 
         return AutoModelForCausalLM.from_pretrained(args.model).eval(), AutoTokenizer.from_pretrained(args.model)
     tokenizer = char_tokenizer(read_lines(reviews_path(None), max_lines=2000))
-    model = gradients.build_model(args.cell, len(tokenizer), hidden_size=args.hidden_size,
-                                  num_hidden_layers=args.num_hidden_layers, initializer=args.initializer)
+    model = gradients.build_model(
+        args.cell,
+        len(tokenizer),
+        hidden_size=args.hidden_size,
+        num_hidden_layers=args.num_hidden_layers,
+        initializer=args.initializer,
+    )
     return model, tokenizer
 
 
@@ -45,11 +50,24 @@ def run_gradients(args) -> None:
     tokenizer = char_tokenizer(lines)
     stream = token_stream(lines, tokenizer)
     cells = tuple(args.cells.split(","))
-    trained = gradients.train_and_measure(cells, stream, len(tokenizer), hidden_size=args.hidden_size,
-                                          steps=args.steps, train_steps=args.train_steps,
-                                          initializer=args.initializer, seed=args.seed)
-    clipping = gradients.clipping_experiment(stream, len(tokenizer), hidden_size=args.hidden_size,
-                                             train_steps=args.clip_steps, learning_rate=args.clip_lr, seed=args.seed)
+    trained = gradients.train_and_measure(
+        cells,
+        stream,
+        len(tokenizer),
+        hidden_size=args.hidden_size,
+        steps=args.steps,
+        train_steps=args.train_steps,
+        initializer=args.initializer,
+        seed=args.seed,
+    )
+    clipping = gradients.clipping_experiment(
+        stream,
+        len(tokenizer),
+        hidden_size=args.hidden_size,
+        train_steps=args.clip_steps,
+        learning_rate=args.clip_lr,
+        seed=args.seed,
+    )
     png, json_path = _outputs(args, "gradient_flow")
     figures.save_figure(figures.gradient_flow_figure(trained, clipping), png)
     figures.save_json({"trained": trained, "clipping": clipping}, json_path)
@@ -57,8 +75,9 @@ def run_gradients(args) -> None:
 
 
 def run_initializers(args) -> None:
-    comparison = gradients.initializer_comparison(tuple(args.cells.split(",")), hidden_size=args.hidden_size,
-                                                  steps=args.steps, seed=args.seed)
+    comparison = gradients.initializer_comparison(
+        tuple(args.cells.split(",")), hidden_size=args.hidden_size, steps=args.steps, seed=args.seed
+    )
     png, json_path = _outputs(args, "initializers")
     figures.save_figure(figures.initializer_figure(comparison), png)
     figures.save_json(comparison, json_path)
@@ -85,33 +104,55 @@ def run_attention(args) -> None:
     attentions = states.transformer_attentions(model, input_ids)
     png, json_path = _outputs(args, "attention")
     figures.save_figure(states.attention_figure(attentions, labels), png)
-    figures.save_json({"text": args.text, "tokens": labels, "shape": "layers x heads x target x source",
-                       "attentions": attentions[:, 0].tolist()}, json_path)
+    figures.save_json(
+        {
+            "text": args.text,
+            "tokens": labels,
+            "shape": "layers x heads x target x source",
+            "attentions": attentions[:, 0].tolist(),
+        },
+        json_path,
+    )
     print(f"wrote {png} and {json_path}")
 
 
 def run_cells(args) -> None:
     lines = read_lines(reviews_path(args.train_file), max_lines=args.max_lines)
-    held_out = lines[-args.num_texts:]  # read after training, not trained on
+    held_out = lines[-args.num_texts :]  # read after training, not trained on
     model, tokenizer, record = cells_module.train_char_lstm(
-        lines[: -args.num_texts], hidden_size=args.hidden_size, steps=args.train_steps,
-        max_seconds=args.max_seconds, seed=args.seed,
+        lines[: -args.num_texts],
+        hidden_size=args.hidden_size,
+        steps=args.train_steps,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
     )
     found = cells_module.find_interpretable_cells(model, tokenizer, held_out, top_k=3)
     rows = cells_module.render_rows(model, tokenizer, held_out, found)
     png, json_path = _outputs(args, "cells")
     figures.coloured_text_png(rows, png)
     png.with_suffix(".html").write_text(cells_module.rows_to_html(rows), encoding="utf-8")
-    found["training"] = {"steps": len(record.losses), "seconds": record.seconds, "final_loss": record.losses[-1],
-                         "first_loss": record.losses[0], "train_lines": len(lines) - args.num_texts,
-                         "hidden_size": args.hidden_size}
+    found["training"] = {
+        "steps": len(record.losses),
+        "seconds": record.seconds,
+        "final_loss": record.losses[-1],
+        "first_loss": record.losses[0],
+        "train_lines": len(lines) - args.num_texts,
+        "hidden_size": args.hidden_size,
+    }
     figures.save_json(found, json_path)
     print(f"wrote {png}, {png.with_suffix('.html')} and {json_path}")
 
 
 def run_pooling(args) -> None:
-    result = pooling.compare_poolings(args.train_file, args.test_file, steps=args.steps, max_train=args.max_train,
-                                      hidden_size=args.hidden_size, eval_every=args.eval_every, seed=args.seed)
+    result = pooling.compare_poolings(
+        args.train_file,
+        args.test_file,
+        steps=args.steps,
+        max_train=args.max_train,
+        hidden_size=args.hidden_size,
+        eval_every=args.eval_every,
+        seed=args.seed,
+    )
     png, json_path = _outputs(args, "pooling")
     figures.save_figure(pooling.pooling_figure(result), png)
     figures.save_json(result, json_path)
@@ -131,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(function=function)
         return command
 
-    command = add("gradients", run_gradients, "gradient norm by distance, at init and trained; relu with/without clipping")
+    command = add(
+        "gradients", run_gradients, "gradient norm by distance, at init and trained; relu with/without clipping"
+    )
     command.add_argument("--train-file", help="review lines (default: $HF_SEQ_REVIEWS_TRAIN or the shipped sample)")
     command.add_argument("--max-lines", type=int, default=3000)
     command.add_argument("--cells", default=",".join(gradients.CELLS))
@@ -163,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--max-seconds", type=float, default=None)
 
     command = add("pooling", run_pooling, "Transformer classifier with last/mean/max/cls pooling, one table")
-    command.add_argument("--train-file", default=os.path.join(os.path.dirname(os.path.dirname(__file__)),
-                                                              "sample_data", "nsmc_sample_train.txt"))
+    command.add_argument(
+        "--train-file",
+        default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "sample_data", "nsmc_sample_train.txt"),
+    )
     command.add_argument("--test-file", default=None, help="reported only, never used for selection")
     command.add_argument("--steps", type=int, default=300)
     command.add_argument("--max-train", type=int, default=None)

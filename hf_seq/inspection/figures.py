@@ -10,8 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
+
 # Fonts that draw Hangul, tried in order; without one, Korean labels render as boxes (the numbers are unaffected).
-HANGUL_FONTS = ("NanumGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum", "Baekmuk Gulim", "AppleGothic", "Malgun Gothic")
+HANGUL_FONTS = (
+    "NanumGothic",
+    "Noto Sans CJK KR",
+    "Noto Sans KR",
+    "UnDotum",
+    "Baekmuk Gulim",
+    "AppleGothic",
+    "Malgun Gothic",
+)
 
 
 def pyplot():
@@ -87,8 +96,12 @@ def gradient_flow_figure(trained: dict, clipping: dict):
     plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
     cells = trained["cells"]
-    _plot_by_distance(axes[0], {c: r["init"] for c, r in cells.items()}, f"at initialisation ({trained['initializer']})")
-    _plot_by_distance(axes[1], {c: r["trained"] for c, r in cells.items()}, f"after {trained['train_steps']} training steps")
+    _plot_by_distance(
+        axes[0], {c: r["init"] for c, r in cells.items()}, f"at initialisation ({trained['initializer']})"
+    )
+    _plot_by_distance(
+        axes[1], {c: r["trained"] for c, r in cells.items()}, f"after {trained['train_steps']} training steps"
+    )
     for label, run in clipping["runs"].items():
         losses = np.asarray(run["losses"], dtype=float)
         suffix = f" (diverged at step {run['diverged_at']})" if run["diverged_at"] is not None else ""
@@ -121,8 +134,9 @@ def heatmap(
     vmax: float | None = None,
 ):
     """A (rows x columns) matrix as an image with its labels; the building block of every heatmap here."""
-    image = ax.imshow(np.asarray(matrix, dtype=float), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
-                      interpolation="nearest")
+    image = ax.imshow(
+        np.asarray(matrix, dtype=float), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest"
+    )
     ax.set_xticks(range(len(column_labels)))
     ax.set_xticklabels(column_labels, fontsize=7, rotation=90 if max(map(len, column_labels), default=0) > 2 else 0)
     if row_labels is not None:
@@ -140,8 +154,10 @@ def attention_heatmap(
     (target = source = the tokens) and for a seq2seq model's cross-attention (decoder tokens x encoder tokens)."""
     weights = np.asarray(weights, dtype=float)
     if weights.shape != (len(target_labels), len(source_labels)):
-        raise ValueError(f"weights of shape {weights.shape} do not match {len(target_labels)} target and "
-                         f"{len(source_labels)} source labels")
+        raise ValueError(
+            f"weights of shape {weights.shape} do not match {len(target_labels)} target and "
+            f"{len(source_labels)} source labels"
+        )
     figure = None
     if ax is None:
         plt = pyplot()
@@ -152,7 +168,9 @@ def attention_heatmap(
     return figure if figure is not None else ax.figure
 
 
-def coloured_text_png(rows: list[tuple[str, list[str], list[float]]], path: str | os.PathLike, columns: int = 60) -> Path:
+def coloured_text_png(
+    rows: list[tuple[str, list[str], list[float]]], path: str | os.PathLike, columns: int = 60
+) -> Path:
     """Each row (title, characters, values in [-1, 1]) drawn as text on coloured boxes: red +, blue -."""
     plt = pyplot()
     colormap = plt.get_cmap("coolwarm")
@@ -172,6 +190,5 @@ def coloured_text_png(rows: list[tuple[str, list[str], list[float]]], path: str 
             continue
         for column, (character, value) in enumerate(zip(characters, values)):
             ax.add_patch(plt.Rectangle((column, line_number + 0.05), 1, 0.9, color=colormap(0.5 + 0.5 * value)))
-            ax.text(column + 0.5, line_number + 0.7, character if character != " " else "·", ha="center",
-                    fontsize=7)
+            ax.text(column + 0.5, line_number + 0.7, character if character != " " else "·", ha="center", fontsize=7)
     return save_figure(figure, path)

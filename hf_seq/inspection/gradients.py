@@ -26,6 +26,7 @@ from hf_seq.models.transformer import TransformerLMConfig, TransformerLMForCausa
 from .stepping import recurrent_body, trace_recurrent
 from .training import TrainingRecord, random_windows, train_language_model
 
+
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "transformer")
 INITIALIZERS = ("uniform", "xavier", "kaiming", "orthogonal")
 
@@ -45,14 +46,23 @@ def build_model(
     if cell == "transformer":
         heads = 4 if hidden_size % 4 == 0 else 1
         config = TransformerLMConfig(
-            vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=max(num_hidden_layers, 2),
-            num_attention_heads=heads, **special,
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            num_hidden_layers=max(num_hidden_layers, 2),
+            num_attention_heads=heads,
+            **special,
         )
         return TransformerLMForCausalLM(config).eval()
     recurrent = {
-        "vocab_size": vocab_size, "embedding_size": hidden_size, "hidden_size": hidden_size,
-        "num_hidden_layers": num_hidden_layers, "embedding_dropout": 0.0, "dropout": 0.0, "output_dropout": 0.0,
-        "initializer": initializer, **special,
+        "vocab_size": vocab_size,
+        "embedding_size": hidden_size,
+        "hidden_size": hidden_size,
+        "num_hidden_layers": num_hidden_layers,
+        "embedding_dropout": 0.0,
+        "dropout": 0.0,
+        "output_dropout": 0.0,
+        "initializer": initializer,
+        **special,
     }
     if cell in ("rnn_tanh", "rnn_relu"):
         config = RNNConfig(nonlinearity=cell.removeprefix("rnn_"), **recurrent)
@@ -70,7 +80,9 @@ def _recurrent_lm(config) -> nn.Module:
     return lm_class(config).eval()
 
 
-def _loss_at_last_position(model: nn.Module, last_hidden: torch.Tensor, targets: torch.LongTensor | None) -> torch.Tensor:
+def _loss_at_last_position(
+    model: nn.Module, last_hidden: torch.Tensor, targets: torch.LongTensor | None
+) -> torch.Tensor:
     """loss_T: the LM's cross-entropy for the token after position T, or sum(h_T) for a model without an LM head."""
     if targets is None or not isinstance(model, RecurrentForCausalLM):
         return last_hidden.sum()
@@ -79,7 +91,9 @@ def _loss_at_last_position(model: nn.Module, last_hidden: torch.Tensor, targets:
     return nn.functional.cross_entropy(model.lm_head(last_hidden), targets)
 
 
-def recurrent_gradient_norms(model: nn.Module, input_ids: torch.LongTensor, targets: torch.LongTensor | None = None) -> list[float]:
+def recurrent_gradient_norms(
+    model: nn.Module, input_ids: torch.LongTensor, targets: torch.LongTensor | None = None
+) -> list[float]:
     """Mean over the batch of |d loss_T / d h_t| for the last layer, listed by distance d = T - t (d = 0 is h_T)."""
     traces = trace_recurrent(model, input_ids)
     steps = traces[-1].hidden_steps
@@ -92,7 +106,9 @@ def recurrent_gradient_norms(model: nn.Module, input_ids: torch.LongTensor, targ
     return norms[::-1]
 
 
-def transformer_gradient_norms(model: TransformerLMForCausalLM, input_ids: torch.LongTensor, targets: torch.LongTensor) -> list[float]:
+def transformer_gradient_norms(
+    model: TransformerLMForCausalLM, input_ids: torch.LongTensor, targets: torch.LongTensor
+) -> list[float]:
     """Mean over the batch of |d loss_T / d x_t|, x_t the residual stream entering the first block, by distance."""
     embeds = model.get_input_embeddings()(input_ids).detach().requires_grad_(True)
     logits = model(inputs_embeds=embeds, use_cache=False).logits[:, -1]
@@ -149,7 +165,10 @@ def initializer_comparison(
             model = build_model(cell, vocab_size, hidden_size=hidden_size, initializer=initializer, seed=seed)
             results[initializer][cell] = gradient_norms(model, windows)
     return {
-        "hidden_size": hidden_size, "steps": steps, "batch_size": batch_size, "seed": seed,
+        "hidden_size": hidden_size,
+        "steps": steps,
+        "batch_size": batch_size,
+        "seed": seed,
         "norms": results,
         "ratio_50_to_1": {
             init: {cell: ratio(norms, min(50, steps - 1)) for cell, norms in by_cell.items()}
@@ -199,8 +218,13 @@ def train_and_measure(
             "final_loss": record.losses[-1],
             "train_steps": len(record.losses),
         }
-    return {"hidden_size": hidden_size, "steps": steps, "train_steps": train_steps, "initializer": initializer,
-            "cells": results}
+    return {
+        "hidden_size": hidden_size,
+        "steps": steps,
+        "train_steps": train_steps,
+        "initializer": initializer,
+        "cells": results,
+    }
 
 
 def clipping_experiment(
@@ -222,9 +246,16 @@ def clipping_experiment(
             model, stream, steps=train_steps, optimizer="sgd", learning_rate=learning_rate, clip_norm=clip, seed=seed
         )
     return {
-        "learning_rate": learning_rate, "clip_norm": clip_norm, "initializer": initializer, "hidden_size": hidden_size,
+        "learning_rate": learning_rate,
+        "clip_norm": clip_norm,
+        "initializer": initializer,
+        "hidden_size": hidden_size,
         "runs": {
-            label: {"losses": record.losses, "gradient_norms": record.gradient_norms, "diverged_at": record.diverged_at}
+            label: {
+                "losses": record.losses,
+                "gradient_norms": record.gradient_norms,
+                "diverged_at": record.diverged_at,
+            }
             for label, record in runs.items()
         },
     }

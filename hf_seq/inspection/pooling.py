@@ -13,6 +13,7 @@ from hf_seq.models.transformer import TransformerLMConfig, TransformerLMForSeque
 
 from .training import char_tokenizer
 
+
 POOLINGS = ("last", "mean", "max", "cls")
 
 
@@ -48,14 +49,16 @@ def accuracy(model, input_ids, attention_mask, labels, batch_size: int = 128) ->
     model.eval()
     correct = 0
     for start in range(0, len(labels), batch_size):
-        logits = model(input_ids=input_ids[start : start + batch_size],
-                       attention_mask=attention_mask[start : start + batch_size]).logits
+        logits = model(
+            input_ids=input_ids[start : start + batch_size], attention_mask=attention_mask[start : start + batch_size]
+        ).logits
         correct += int((logits.argmax(-1) == labels[start : start + batch_size]).sum())
     return correct / max(len(labels), 1)
 
 
-def train_classifier(config: TransformerLMConfig, data, *, steps: int, batch_size: int, learning_rate: float,
-                     eval_every: int, seed: int) -> dict:
+def train_classifier(
+    config: TransformerLMConfig, data, *, steps: int, batch_size: int, learning_rate: float, eval_every: int, seed: int
+) -> dict:
     """Train one classifier for `steps` steps; keep the validation accuracy of the best evaluation (selection)."""
     (train_ids, train_mask, train_labels), (valid_ids, valid_mask, valid_labels) = data
     torch.manual_seed(seed)
@@ -75,8 +78,11 @@ def train_classifier(config: TransformerLMConfig, data, *, steps: int, batch_siz
         if step % eval_every == 0 or step == steps:
             valid = accuracy(model, valid_ids, valid_mask, valid_labels)
             if valid > best["valid_accuracy"]:
-                best = {"valid_accuracy": valid, "step": step,
-                        "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                best = {
+                    "valid_accuracy": valid,
+                    "step": step,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                }
     model.load_state_dict(best.pop("state"))
     best["seconds"] = time.monotonic() - start
     best["model"] = model
@@ -84,10 +90,21 @@ def train_classifier(config: TransformerLMConfig, data, *, steps: int, batch_siz
 
 
 def compare_poolings(
-    train_file: str, test_file: str | None = None, *, poolings: tuple[str, ...] = POOLINGS, steps: int = 300,
-    batch_size: int = 32, hidden_size: int = 64, num_hidden_layers: int = 2, num_attention_heads: int = 4,
-    max_length: int = 64, learning_rate: float = 1e-3, valid_fraction: float = 0.1, max_train: int | None = None,
-    eval_every: int = 50, seed: int = 0,
+    train_file: str,
+    test_file: str | None = None,
+    *,
+    poolings: tuple[str, ...] = POOLINGS,
+    steps: int = 300,
+    batch_size: int = 32,
+    hidden_size: int = 64,
+    num_hidden_layers: int = 2,
+    num_attention_heads: int = 4,
+    max_length: int = 64,
+    learning_rate: float = 1e-3,
+    valid_fraction: float = 0.1,
+    max_train: int | None = None,
+    eval_every: int = 50,
+    seed: int = 0,
 ) -> dict:
     """The pooling comparison: one row per pooling with the selected step, valid (and test) accuracy."""
     texts, labels = read_nsmc(train_file)
@@ -106,22 +123,45 @@ def compare_poolings(
     rows = {}
     for pooling in poolings:
         config = TransformerLMConfig(
-            vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
-            num_attention_heads=num_attention_heads, pooling=pooling, num_labels=2,
-            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            num_hidden_layers=num_hidden_layers,
+            num_attention_heads=num_attention_heads,
+            pooling=pooling,
+            num_labels=2,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
         )
-        result = train_classifier(config, data, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                                  eval_every=eval_every, seed=seed)
+        result = train_classifier(
+            config,
+            data,
+            steps=steps,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            eval_every=eval_every,
+            seed=seed,
+        )
         model = result.pop("model")
         if test is not None:
             result["test_accuracy"] = accuracy(model, *test)
         rows[pooling] = result
     return {
-        "recipe": {"steps": steps, "batch_size": batch_size, "hidden_size": hidden_size,
-                   "num_hidden_layers": num_hidden_layers, "num_attention_heads": num_attention_heads,
-                   "max_length": max_length, "learning_rate": learning_rate, "tokenizer": "char",
-                   "train_examples": len(train_texts), "valid_examples": len(valid_texts), "seed": seed,
-                   "train_file": train_file, "test_file": test_file},
+        "recipe": {
+            "steps": steps,
+            "batch_size": batch_size,
+            "hidden_size": hidden_size,
+            "num_hidden_layers": num_hidden_layers,
+            "num_attention_heads": num_attention_heads,
+            "max_length": max_length,
+            "learning_rate": learning_rate,
+            "tokenizer": "char",
+            "train_examples": len(train_texts),
+            "valid_examples": len(valid_texts),
+            "seed": seed,
+            "train_file": train_file,
+            "test_file": test_file,
+        },
         "poolings": rows,
     }
 
@@ -129,8 +169,10 @@ def compare_poolings(
 def pooling_table(result: dict) -> str:
     """The comparison as a Markdown table."""
     has_test = any("test_accuracy" in row for row in result["poolings"].values())
-    lines = ["| pooling | selected step | valid accuracy |" + (" test accuracy |" if has_test else ""),
-             "|---|---|---|" + ("---|" if has_test else "")]
+    lines = [
+        "| pooling | selected step | valid accuracy |" + (" test accuracy |" if has_test else ""),
+        "|---|---|---|" + ("---|" if has_test else ""),
+    ]
     for pooling, row in result["poolings"].items():
         line = f"| {pooling} | {row['step']} | {row['valid_accuracy']:.3f} |"
         if has_test:

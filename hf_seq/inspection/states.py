@@ -48,8 +48,9 @@ def states_figure(result: dict, labels: list[str], max_units: int = 24):
     panel_names += [name for name in result["gate_names"] if name != "candidate"]  # gates in (0, 1)
     layers = result["layers"]
     width = max(4.0, 0.22 * len(labels) + 1.5)
-    figure, axes = plt.subplots(len(layers), len(panel_names), figsize=(width * len(panel_names) / 2, 3.2 * len(layers)),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(layers), len(panel_names), figsize=(width * len(panel_names) / 2, 3.2 * len(layers)), squeeze=False
+    )
     for row, layer in enumerate(layers):
         hidden = np.asarray(layer["hidden"])
         units = units_to_show(hidden, max_units)
@@ -57,16 +58,24 @@ def states_figure(result: dict, labels: list[str], max_units: int = 24):
             values = np.asarray(layer[name] if name in ("hidden", "cell") else layer["gates"][name])[:, units].T
             bounded = name not in ("hidden", "cell")
             limit = None if bounded else float(np.abs(values).max() or 1.0)
-            heatmap(axes[row, column], values, labels, [str(u) for u in units],
-                    title=f"layer {row} {name}{' gate' if bounded else ''}",
-                    cmap="viridis" if bounded else "RdBu_r",
-                    vmin=0.0 if bounded else -limit, vmax=1.0 if bounded else limit)
+            heatmap(
+                axes[row, column],
+                values,
+                labels,
+                [str(u) for u in units],
+                title=f"layer {row} {name}{' gate' if bounded else ''}",
+                cmap="viridis" if bounded else "RdBu_r",
+                vmin=0.0 if bounded else -limit,
+                vmax=1.0 if bounded else limit,
+            )
     figure.suptitle(f"{result['rnn_type']} states and gates ({len(units)} most varying units per layer)", fontsize=10)
     return figure
 
 
 @torch.no_grad()
-def transformer_attentions(model: nn.Module, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+def transformer_attentions(
+    model: nn.Module, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Self-attention weights, shaped (layers, batch, heads, target, source), from the eager attention path.
 
     Other attention kernels never form the weight matrix, so the model is switched to "eager" for this call.
@@ -95,6 +104,11 @@ def attention_figure(attentions: torch.Tensor, labels: list[str]):
     figure, axes = plt.subplots(num_layers, num_heads, figsize=(size * num_heads, size * num_layers), squeeze=False)
     for layer in range(num_layers):
         for head in range(num_heads):
-            attention_heatmap(attentions[layer, 0, head].numpy(), labels, labels, ax=axes[layer, head],
-                              title=f"layer {layer} head {head}")
+            attention_heatmap(
+                attentions[layer, 0, head].numpy(),
+                labels,
+                labels,
+                ax=axes[layer, head],
+                title=f"layer {layer} head {head}",
+            )
     return figure

@@ -13,6 +13,7 @@ from torch import nn
 
 from hf_seq.models.recurrent import RecurrentModel
 
+
 # The names of the gate activations recorded per cell, in PyTorch's order of the rows of weight_ih_l{k}.
 GATE_NAMES: dict[str, tuple[str, ...]] = {
     "LSTM": ("input", "forget", "candidate", "output"),
@@ -75,7 +76,12 @@ def lstm_step(
     """LSTM: i, f, o = sigma(.), g = tanh(.); c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)."""
     pre_activation = _affine(x, w.w_ih, w.b_ih) + _affine(h, w.w_hh, w.b_hh)
     i, f, g, o = pre_activation.chunk(4, dim=-1)
-    gates = {"input": torch.sigmoid(i), "forget": torch.sigmoid(f), "candidate": torch.tanh(g), "output": torch.sigmoid(o)}
+    gates = {
+        "input": torch.sigmoid(i),
+        "forget": torch.sigmoid(f),
+        "candidate": torch.tanh(g),
+        "output": torch.sigmoid(o),
+    }
     c_next = gates["forget"] * c + gates["input"] * gates["candidate"]
     h_next = gates["output"] * torch.tanh(c_next)
     return h_next, c_next, gates

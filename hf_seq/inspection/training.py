@@ -14,6 +14,7 @@ from torch import nn
 
 from hf_seq.data.nsmc import sample_data_path
 
+
 # Where the longer runs for the docs read reviews from; tests use the shipped sample instead.
 REVIEWS_ENV_VAR = "HF_SEQ_REVIEWS_TRAIN"
 SAMPLE_REVIEWS = sample_data_path("reviews_sample_train.txt")

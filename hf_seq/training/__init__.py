@@ -1,6 +1,6 @@
 """Training hf-seq models: pretraining and fine-tuning on `Trainer`, the TBPTT loop on `accelerate`, evaluation.
 
-    from hf_seq.training import pretrain, finetune, evaluate_model, evaluate_ensemble, generate_text
+from hf_seq.training import pretrain, finetune, evaluate_model, evaluate_ensemble, generate_text
 """
 
 from .arguments import DemoArguments, EvaluateArguments, FinetuneArguments, GenerateArguments, PretrainArguments
@@ -11,6 +11,7 @@ from .finetune import encode_for_sequence_classification, encode_for_token_class
 from .metrics import perplexity, sequence_classification_metrics, token_classification_metrics
 from .pretrain import pretrain
 from .tbptt import evaluate_streams, make_accelerator, train_tbptt
+
 
 __all__ = [
     "DemoArguments",

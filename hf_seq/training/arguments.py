@@ -21,8 +21,10 @@ class PretrainArguments:
     )
     loop: str = field(
         default="auto",
-        metadata={"help": "trainer (Trainer on blocks), tbptt (stateful accelerate loop), auto (tbptt for RNNs).",
-                  "choices": ["auto", "trainer", "tbptt"]},
+        metadata={
+            "help": "trainer (Trainer on blocks), tbptt (stateful accelerate loop), auto (tbptt for RNNs).",
+            "choices": ["auto", "trainer", "tbptt"],
+        },
     )
     block_size: int = field(default=128, metadata={"help": "Tokens per example for the trainer loop."})
     bptt: int = field(default=35, metadata={"help": "Window length of the tbptt loop (steps of backpropagation)."})
@@ -36,8 +38,10 @@ class PretrainArguments:
     )
     init_embeddings_from: str | None = field(
         default=None,
-        metadata={"help": "A word2vec folder (hf-seq train-word2vec) trained with this tokenizer: its vectors "
-                          "initialise a fresh model's input embeddings (and a tied LM head)."},
+        metadata={
+            "help": "A word2vec folder (hf-seq train-word2vec) trained with this tokenizer: its vectors "
+            "initialise a fresh model's input embeddings (and a tied LM head)."
+        },
     )
 
 
@@ -49,7 +53,9 @@ class FinetuneArguments:
     tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer folder; default: the model folder."})
     data: str | None = field(
         default=None,
-        metadata={"help": "Folder with ratings_train.txt/ratings_test.txt, or a Hub id; default: shipped NSMC sample."},
+        metadata={
+            "help": "Folder with ratings_train.txt/ratings_test.txt, or a Hub id; default: shipped NSMC sample."
+        },
     )
     task: str = field(
         default="sequence-classification",
@@ -80,15 +86,21 @@ class FinetuneArguments:
     )
     init_embeddings_from: str | None = field(
         default=None,
-        metadata={"help": "A word2vec folder (hf-seq train-word2vec) trained with this tokenizer: its vectors "
-                          "initialise a fresh model's input embeddings (and a tied LM head)."},
+        metadata={
+            "help": "A word2vec folder (hf-seq train-word2vec) trained with this tokenizer: its vectors "
+            "initialise a fresh model's input embeddings (and a tied LM head)."
+        },
     )
 
 
 @dataclass
 class EvaluateArguments:
-    model: list[str] = field(metadata={"help": "Saved model folder. Several sequence classifiers are evaluated as "
-                                       "one ensemble (class probabilities averaged, as ULMFiT's forward + backward)."})
+    model: list[str] = field(
+        metadata={
+            "help": "Saved model folder. Several sequence classifiers are evaluated as "
+            "one ensemble (class probabilities averaged, as ULMFiT's forward + backward)."
+        }
+    )
     test_file: str = field(metadata={"help": "NSMC-format TSV (classifier) or text file (language model)."})
     max_length: int = field(default=128, metadata={"help": "Truncate documents to this many tokens."})
     block_size: int = field(default=128, metadata={"help": "Block length for a non-stateful LM evaluation."})
@@ -96,9 +108,13 @@ class EvaluateArguments:
     stateful: bool | None = field(
         default=None, metadata={"help": "Carry the recurrent state across windows (default: yes for RNN/LSTM/GRU)."}
     )
-    subword_samples: int = field(default=0, metadata={
-        "help": "Classifiers: also average each document's class probabilities over this many BPE-dropout "
-                "segmentations of it (test-time augmentation)."})
+    subword_samples: int = field(
+        default=0,
+        metadata={
+            "help": "Classifiers: also average each document's class probabilities over this many BPE-dropout "
+            "segmentations of it (test-time augmentation)."
+        },
+    )
     subword_dropout: float = field(default=0.1, metadata={"help": "BPE-dropout rate of those segmentations."})
 
 

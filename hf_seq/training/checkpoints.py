@@ -16,6 +16,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .common import write_json_atomically
 
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_COMPLETE_NAME = "checkpoint_complete.json"
@@ -70,8 +71,11 @@ def resolve_resume_checkpoint(resume_from_checkpoint: str | bool | None, output_
         if checkpoint is None:
             incomplete = [os.path.basename(folder) for folder in checkpoint_folders(output_dir)]
             found = f" (only incomplete ones: {', '.join(incomplete)})" if incomplete else ""
-            logger.warning("resume_from_checkpoint=latest: no complete checkpoint in %s yet%s; starting a fresh run",
-                           output_dir, found)
+            logger.warning(
+                "resume_from_checkpoint=latest: no complete checkpoint in %s yet%s; starting a fresh run",
+                output_dir,
+                found,
+            )
         return checkpoint
     if not os.path.isdir(resume_from_checkpoint):
         raise FileNotFoundError(f"checkpoint to resume from not found: {resume_from_checkpoint}")

@@ -25,6 +25,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+
 logger = logging.getLogger(__name__)
 
 # Short names for the recurrent families, as users type them on the command line.
@@ -72,8 +73,14 @@ def load_tokenizer(tokenizer, trust_remote_code=False):
 
 # The files AutoTokenizer builds a tokenizer from: tokenizer.json (hf-seq's, and every fast tokenizer), or the
 # vocabulary a slow tokenizer is converted from.
-TOKENIZER_VOCABULARY_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model", "spiece.model",
-                              "sentencepiece.bpe.model")
+TOKENIZER_VOCABULARY_FILES = (
+    "tokenizer.json",
+    "vocab.json",
+    "vocab.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 
 
 def _check_tokenizer_files(folder):
@@ -91,7 +98,9 @@ def _check_tokenizer_files(folder):
 
 
 def _remote_code_refused(folder, what, model_type=None):
-    reason = f" names model_type {model_type!r}, which is neither hf-seq's nor transformers' own, so" if model_type else ":"
+    reason = (
+        f" names model_type {model_type!r}, which is neither hf-seq's nor transformers' own, so" if model_type else ":"
+    )
     return (
         f"{folder}{reason} loading {what} would run the Python files in that folder; pass --trust_remote_code "
         "(trust_remote_code=True) only if you trust that code"
@@ -116,15 +125,17 @@ def read_model_config(model_dir, trust_remote_code=False, **config_kwargs):
             with open(config_path, encoding="utf-8") as handle:
                 model_type = json.load(handle).get("model_type")
         except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
-            raise ValueError(f"{config_path} is not a JSON object ({error}): restore the config.json saved with "
-                             "the model") from None
+            raise ValueError(
+                f"{config_path} is not a JSON object ({error}): restore the config.json saved with the model"
+            ) from None
         if model_type is None:
             raise ValueError(f"{config_path} names no model_type: restore the config.json saved with the model")
         if model_type not in CONFIG_MAPPING and not trust_remote_code:
             raise ValueError(_remote_code_refused(model_dir, "it", model_type))
     try:
-        return AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code, return_unused_kwargs=True,
-                                          **config_kwargs)
+        return AutoConfig.from_pretrained(
+            model_dir, trust_remote_code=trust_remote_code, return_unused_kwargs=True, **config_kwargs
+        )
     except (ValueError, TypeError, StrictDataclassError) as error:  # a field the config class refuses
         if "trust_remote_code" in str(error):
             raise ValueError(_remote_code_refused(model_dir, "it")) from None
@@ -138,8 +149,9 @@ def load_saved_model(model_dir, auto_class, trust_remote_code=False, **kwargs):
     if os.path.isdir(model_dir):
         check_weights_fit_config(model_dir, auto_class, config, trust_remote_code=trust_remote_code)
     try:
-        return auto_class.from_pretrained(model_dir, config=config, trust_remote_code=trust_remote_code,
-                                          **model_kwargs)
+        return auto_class.from_pretrained(
+            model_dir, config=config, trust_remote_code=trust_remote_code, **model_kwargs
+        )
     except ValueError as error:
         if "trust_remote_code" in str(error):
             raise ValueError(_remote_code_refused(model_dir, "it")) from None
@@ -158,16 +170,19 @@ def check_weights_fit_config(model_dir, auto_class, config, trust_remote_code=Fa
     if not weight_files:
         if os.path.isfile(os.path.join(model_dir, "pytorch_model.bin")):
             return  # the older format: left to transformers
-        raise FileNotFoundError(f"{model_dir} has no weights (model.safetensors is missing): give a folder saved "
-                                "with save_pretrained")
+        raise FileNotFoundError(
+            f"{model_dir} has no weights (model.safetensors is missing): give a folder saved with save_pretrained"
+        )
     expected_shapes = None
     for path in weight_files:
         try:
             with safe_open(path, framework="pt") as weights:
                 shapes = {key: list(weights.get_slice(key).get_shape()) for key in weights.keys()}
         except (SafetensorError, OSError) as error:
-            raise OSError(f"{path} cannot be read ({error}): the file is empty, truncated or corrupt; save the "
-                          "model again or copy the file again") from None
+            raise OSError(
+                f"{path} cannot be read ({error}): the file is empty, truncated or corrupt; save the "
+                "model again or copy the file again"
+            ) from None
         expected_shapes = expected_shapes or _parameter_shapes(auto_class, config, trust_remote_code)
         for key, shape in shapes.items():
             if key in expected_shapes and expected_shapes[key] != shape:
@@ -263,8 +278,9 @@ def check_config_overrides(config_class, overrides):
     fields = config_fields(config_class)
     for key in overrides:
         if key not in fields:
-            raise ValueError(f"config override {key!r} is not a field of {config_class.__name__}"
-                             f"{_nearest(key, fields)}")
+            raise ValueError(
+                f"config override {key!r} is not a field of {config_class.__name__}{_nearest(key, fields)}"
+            )
 
 
 def config_for_tokenizer(model_type, tokenizer, **overrides):
@@ -287,8 +303,15 @@ def config_for_tokenizer(model_type, tokenizer, **overrides):
         raise ValueError(f"config_overrides: {' '.join(str(error).split())}") from error
 
 
-def load_model(model, auto_class, tokenizer=None, model_type=None, config_overrides=None, trust_remote_code=False,
-               **from_pretrained_kwargs):
+def load_model(
+    model,
+    auto_class,
+    tokenizer=None,
+    model_type=None,
+    config_overrides=None,
+    trust_remote_code=False,
+    **from_pretrained_kwargs,
+):
     """The model to train, whatever the caller has:
 
     - a `PreTrainedModel`: used as is;
@@ -312,8 +335,9 @@ def load_model(model, auto_class, tokenizer=None, model_type=None, config_overri
         if overrides:  # a misspelt field would otherwise reach the model's __init__ as a keyword (a TypeError)
             config_class = type(read_model_config(model, trust_remote_code=trust_remote_code)[0])
             check_config_overrides(config_class, overrides)
-        return load_saved_model(model, auto_class, trust_remote_code=trust_remote_code, **overrides,
-                                **from_pretrained_kwargs)
+        return load_saved_model(
+            model, auto_class, trust_remote_code=trust_remote_code, **overrides, **from_pretrained_kwargs
+        )
     if model_type is None:
         raise ValueError("give either a model (object, config or folder) or a model_type to build one from scratch")
     if tokenizer is None:
@@ -466,7 +490,7 @@ def write_run_info(output_dir, **record):
 
 
 def tokenizer_fingerprint(tokenizer):
-    """"sha256:..." of the tokenizer's vocabulary (every token with its id, added tokens included): two tokenizers
+    """ "sha256:..." of the tokenizer's vocabulary (every token with its id, added tokens included): two tokenizers
     share it exactly when each id means the same token in both."""
     vocabulary = sorted(tokenizer.get_vocab().items(), key=lambda item: (item[1], item[0]))
     encoded = json.dumps(vocabulary, ensure_ascii=False).encode("utf-8")
@@ -497,8 +521,9 @@ def check_tokenizer_matches_model(model, tokenizer, allow_tokenizer_mismatch=Fal
         return
     recorded = recorded_tokenizer_fingerprint(model)
     if recorded is None:
-        logger.warning("%s records no tokenizer: cannot check that the given one is the one it was trained with",
-                       model)
+        logger.warning(
+            "%s records no tokenizer: cannot check that the given one is the one it was trained with", model
+        )
         return
     if recorded != tokenizer_fingerprint(tokenizer):
         raise ValueError(
@@ -516,8 +541,10 @@ def training_args_without_secrets(training_args):
     """
     if training_args.hub_token is None:
         return training_args
-    logger.warning("hub_token is not used (Trainer would write it into training_args.bin): the Hub token comes from "
-                   "HF_TOKEN or `hf auth login`")
+    logger.warning(
+        "hub_token is not used (Trainer would write it into training_args.bin): the Hub token comes from "
+        "HF_TOKEN or `hf auth login`"
+    )
     stripped = copy.copy(training_args)
     stripped.hub_token = None
     return stripped

@@ -18,6 +18,7 @@ from .evaluate import generate_text
 from .finetune import finetune
 from .pretrain import pretrain
 
+
 DEMO_PROMPTS = ["", "이 영화", "배우들 연기가"]
 
 
@@ -40,8 +41,18 @@ def _check_demo_settings(vocab_size, lm_epochs, classifier_epochs, hidden_size, 
         raise ValueError(f"num_threads must be a whole number >= 0 (0: torch's default), got {num_threads!r}")
 
 
-def run_demo(output_dir="runs/demo", vocab_size=4000, lm_epochs=5.0, classifier_epochs=3.0, hidden_size=256,
-             embedding_size=128, seed=42, overwrite=False, disable_tqdm=False, num_threads=1):
+def run_demo(
+    output_dir="runs/demo",
+    vocab_size=4000,
+    lm_epochs=5.0,
+    classifier_epochs=3.0,
+    hidden_size=256,
+    embedding_size=128,
+    seed=42,
+    overwrite=False,
+    disable_tqdm=False,
+    num_threads=1,
+):
     """Run the demo pipeline and return its figures; the folders land in output_dir only once all is done.
 
     output_dir/tokenizer, output_dir/lm (LSTM language model), output_dir/classifier (the fine-tuned model, with
@@ -121,8 +132,12 @@ def run_demo(output_dir="runs/demo", vocab_size=4000, lm_epochs=5.0, classifier_
             dataset=load_nsmc(),
             max_length=64,
             extra_run_info={
-                "datasets": [{"name": "NSMC sample", "details": "4,000 train / 1,000 test reviews shipped with "
-                              "hf-seq (a CC0 sample of e9t/nsmc)"}],
+                "datasets": [
+                    {
+                        "name": "NSMC sample",
+                        "details": "4,000 train / 1,000 test reviews shipped with hf-seq (a CC0 sample of e9t/nsmc)",
+                    }
+                ],
                 "base_model_path": os.path.join(output_dir, "lm"),
                 "intended_use": "A demonstration of the hf-seq pipeline, not a production sentiment model.",
             },
@@ -155,7 +170,10 @@ def run_demo(output_dir="runs/demo", vocab_size=4000, lm_epochs=5.0, classifier_
     except BaseException:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise
-    print(f"Done in {results['wall_time_seconds']:.0f} s. Model folder with card: "
-          f"{os.path.join(output_dir, 'classifier')}", flush=True)
+    print(
+        f"Done in {results['wall_time_seconds']:.0f} s. Model folder with card: "
+        f"{os.path.join(output_dir, 'classifier')}",
+        flush=True,
+    )
     results["output_dir"] = output_dir
     return results

@@ -39,8 +39,18 @@ def _architecture(model_dir, trust_remote_code=False):
     return architectures[0]
 
 
-def evaluate_model(model_dir, test_file, training_args=None, max_length=128, block_size=128, bptt=35, stateful=None,
-                   subword_samples=0, subword_dropout=0.1, trust_remote_code=False):
+def evaluate_model(
+    model_dir,
+    test_file,
+    training_args=None,
+    max_length=128,
+    block_size=128,
+    bptt=35,
+    stateful=None,
+    subword_samples=0,
+    subword_dropout=0.1,
+    trust_remote_code=False,
+):
     """Evaluate a saved model on a file and return its metrics as a dict.
 
     - An NSMC-format file (header `id document label`) and a sequence classifier: `{"accuracy", "n"}`, computed
@@ -70,16 +80,22 @@ def evaluate_model(model_dir, test_file, training_args=None, max_length=128, blo
     with _evaluation_arguments(training_args) as training_args:
         if _is_nsmc_file(test_file):
             if not architecture.endswith("ForSequenceClassification"):
-                raise ValueError(f"{test_file} is an NSMC (classification) file but {model_dir} holds a {architecture}")
+                raise ValueError(
+                    f"{test_file} is an NSMC (classification) file but {model_dir} holds a {architecture}"
+                )
             if subword_samples:
                 probabilities, labels = _class_probabilities(
-                    model_dir, test_file, training_args, max_length, subword_samples, subword_dropout,
+                    model_dir,
+                    test_file,
+                    training_args,
+                    max_length,
+                    subword_samples,
+                    subword_dropout,
                     trust_remote_code,
                 )
                 accuracy = _accuracy(probabilities, labels)
                 return {"accuracy": accuracy, "n": len(labels), "subword_samples": subword_samples}
-            return _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length,
-                                        trust_remote_code)
+            return _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_length, trust_remote_code)
         if subword_samples:
             raise ValueError("subword_samples applies to classifiers (an NSMC-format file), not to perplexity")
         if not architecture.endswith("ForCausalLM"):
@@ -87,8 +103,9 @@ def evaluate_model(model_dir, test_file, training_args=None, max_length=128, blo
                 f"{test_file} is a plain text file (perplexity) but {model_dir} holds a {architecture}; "
                 f"a classifier needs an NSMC-format file with the header {NSMC_HEADER}"
             )
-        return _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful,
-                                        trust_remote_code)
+        return _evaluate_language_model(
+            model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful, trust_remote_code
+        )
 
 
 @contextlib.contextmanager
@@ -121,8 +138,15 @@ def _check_subword_samples(subword_samples, subword_dropout):
         raise ValueError(f"subword_dropout must be in (0, 1), got {subword_dropout}")
 
 
-def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128, subword_samples=0,
-                      subword_dropout=0.1, trust_remote_code=False):
+def evaluate_ensemble(
+    model_dirs,
+    test_file,
+    training_args=None,
+    max_length=128,
+    subword_samples=0,
+    subword_dropout=0.1,
+    trust_remote_code=False,
+):
     """Evaluate sequence classifiers as one ensemble on an NSMC-format file: their class probabilities averaged.
 
     This is how ULMFiT combines a forward and a backward model. Each member reads the file with its own tokenizer
@@ -165,8 +189,9 @@ def evaluate_ensemble(model_dirs, test_file, training_args=None, max_length=128,
         return metrics
 
 
-def _class_probabilities(model_dir, test_file, training_args, max_length, subword_samples=0, subword_dropout=0.1,
-                         trust_remote_code=False):
+def _class_probabilities(
+    model_dir, test_file, training_args, max_length, subword_samples=0, subword_dropout=0.1, trust_remote_code=False
+):
     """One classifier's softmax over the file's examples, in file order (Trainer.predict gathers each once), and
     the labels. With `subword_samples`, the mean softmax over the exact segmentation and that many BPE-dropout ones.
     """
@@ -177,8 +202,9 @@ def _class_probabilities(model_dir, test_file, training_args, max_length, subwor
     if subword_samples:
         sampling_tokenizer = with_bpe_dropout(tokenizer, subword_dropout)
         for _ in range(subword_samples):  # uncached: each pass must draw its own segmentations
-            encodings.append(encode_for_sequence_classification(dataset, sampling_tokenizer, max_length=max_length,
-                                                                cache=False))
+            encodings.append(
+                encode_for_sequence_classification(dataset, sampling_tokenizer, max_length=max_length, cache=False)
+            )
     probabilities = 0.0
     for encoded in encodings:
         prediction = _predict_classifier(model, tokenizer, encoded, training_args)
@@ -194,7 +220,10 @@ def _evaluate_classifier(model_dir, tokenizer, test_file, training_args, max_len
     model = load_saved_model(model_dir, AutoModelForSequenceClassification, trust_remote_code=trust_remote_code)
     _, encoded = _read_test_file(test_file, tokenizer, training_args, max_length)
     prediction = _predict_classifier(
-        model, tokenizer, encoded, training_args,
+        model,
+        tokenizer,
+        encoded,
+        training_args,
         compute_metrics=sequence_classification_metrics,
         preprocess_logits_for_metrics=argmax_logits,  # only the predicted class is kept, not every logit
     )
@@ -210,13 +239,19 @@ def _read_test_file(test_file, tokenizer, training_args, max_length):
 
 def _predict_classifier(model, tokenizer, encoded, training_args, **trainer_kwargs):
     """`Trainer.predict` of a sequence classifier over tokenised documents."""
-    trainer = Trainer(model=model, args=training_args, data_collator=DataCollatorWithPadding(tokenizer),
-                      processing_class=tokenizer, **trainer_kwargs)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        **trainer_kwargs,
+    )
     return trainer.predict(encoded, metric_key_prefix="test")
 
 
-def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful,
-                             trust_remote_code=False):
+def _evaluate_language_model(
+    model_dir, tokenizer, test_file, training_args, block_size, bptt, stateful, trust_remote_code=False
+):
     model = load_saved_model(model_dir, AutoModelForCausalLM, trust_remote_code=trust_remote_code)
     if stateful is None:
         stateful = is_recurrent(model)
@@ -225,11 +260,15 @@ def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, blo
     if stateful:
         accelerator = make_accelerator(training_args)
         with accelerator.main_process_first():
-            tokenized = tokenize_corpus(load_text_files({"test": test_file})["test"], tokenizer,
-                                        reverse=reads_backward(model))
+            tokenized = tokenize_corpus(
+                load_text_files({"test": test_file})["test"], tokenizer, reverse=reads_backward(model)
+            )
         model = accelerator.prepare_model(model, evaluation_mode=True)
         return evaluate_streams(
-            model, corpus_token_ids(tokenized), accelerator, batch_size=training_args.per_device_eval_batch_size,
+            model,
+            corpus_token_ids(tokenized),
+            accelerator,
+            batch_size=training_args.per_device_eval_batch_size,
             bptt=bptt,
         )
     with training_args.main_process_first(desc="tokenizing"):
@@ -252,8 +291,18 @@ def _evaluate_language_model(model_dir, tokenizer, test_file, training_args, blo
     }
 
 
-def generate_text(model_dir, prompts, max_new_tokens=40, do_sample=True, top_k=50, top_p=0.95, temperature=1.0,
-                  num_return_sequences=1, seed=0, trust_remote_code=False):
+def generate_text(
+    model_dir,
+    prompts,
+    max_new_tokens=40,
+    do_sample=True,
+    top_k=50,
+    top_p=0.95,
+    temperature=1.0,
+    num_return_sequences=1,
+    seed=0,
+    trust_remote_code=False,
+):
     """Continue each prompt with a saved causal LM (`model.generate`); returns the decoded texts, prompt included.
 
     An empty prompt starts from the tokenizer's bos token, i.e. a review from scratch. A backward LM
@@ -268,8 +317,10 @@ def generate_text(model_dir, prompts, max_new_tokens=40, do_sample=True, top_k=5
     _check_generation_settings(max_new_tokens, do_sample, top_k, top_p, temperature, num_return_sequences)
     architecture = _architecture(model_dir, trust_remote_code)
     if not architecture.endswith("ForCausalLM"):
-        raise ValueError(f"{model_dir} holds a {architecture}, which has no language-model head to generate with; "
-                         "give a causal LM folder (one written by hf-seq pretrain)")
+        raise ValueError(
+            f"{model_dir} holds a {architecture}, which has no language-model head to generate with; "
+            "give a causal LM folder (one written by hf-seq pretrain)"
+        )
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     model = load_saved_model(model_dir, AutoModelForCausalLM, trust_remote_code=trust_remote_code)
     model.eval()
@@ -321,8 +372,9 @@ def _check_generation_settings(max_new_tokens, do_sample, top_k, top_p, temperat
     if not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1] (the probability mass sampled from; 1 keeps all), got {top_p}")
     if not temperature > 0.0 or temperature == float("inf"):
-        raise ValueError(f"temperature must be a positive number (1 samples the model's own probabilities), "
-                         f"got {temperature}")
+        raise ValueError(
+            f"temperature must be a positive number (1 samples the model's own probabilities), got {temperature}"
+        )
 
 
 def _backward_prompt(input_ids, tokenizer):

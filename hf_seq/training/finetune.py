@@ -40,6 +40,7 @@ from .common import (
 from .metrics import argmax_logits, sequence_classification_metrics, token_classification_metrics
 from .output_dir import prepare_output_dir
 
+
 TASKS = ("sequence-classification", "token-classification")
 
 
@@ -66,8 +67,9 @@ def empty_document_ids(tokenizer):
     return [tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id]
 
 
-def encode_for_sequence_classification(dataset, tokenizer, text_column="document", label_column="label",
-                                       max_length=128, cache=True):
+def encode_for_sequence_classification(
+    dataset, tokenizer, text_column="document", label_column="label", max_length=128, cache=True
+):
     """Tokenise documents for a classifier (`Dataset.map(batched=True)`, cached). An empty document still gets a
     token (the tokenizer's bos/eos or unk), so it is classified, not dropped or crashed on.
 
@@ -193,7 +195,8 @@ class GradualUnfreezingCallback(TrainerCallback):
         num_hidden_layers = model.config.num_hidden_layers
         self.top_depth = num_hidden_layers + 1
         self.parameters_by_depth = [
-            (parameter_depth(name, num_hidden_layers), parameter) for name, parameter in model.named_parameters()
+            (parameter_depth(name, num_hidden_layers), parameter)
+            for name, parameter in model.named_parameters()
             if parameter.requires_grad
         ]
         self.epochs_per_group = epochs_per_group
@@ -240,8 +243,10 @@ class WeightAveragingCallback(TrainerCallback):
         if self.resume_checkpoint is not None and state.global_step >= self.first_step:
             path = os.path.join(self.resume_checkpoint, self.FILE_NAME)
             if not os.path.isfile(path):
-                raise ValueError(f"{self.resume_checkpoint} holds no weight average ({self.FILE_NAME}), so this "
-                                 "run cannot go on averaging from it: resume with the weight_averaging it had")
+                raise ValueError(
+                    f"{self.resume_checkpoint} holds no weight average ({self.FILE_NAME}), so this "
+                    "run cannot go on averaging from it: resume with the weight_averaging it had"
+                )
             self.average = {name: tensor.to(self.parameters[name].device) for name, tensor in load_file(path).items()}
             self.count = state.global_step - self.first_step + 1
 
@@ -259,8 +264,10 @@ class WeightAveragingCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if self.count and state.is_world_process_zero:
             checkpoint = checkpoint_dir(args.output_dir, state.global_step)
-            save_file({name: tensor.contiguous() for name, tensor in self.average.items()},
-                      os.path.join(checkpoint, self.FILE_NAME))
+            save_file(
+                {name: tensor.contiguous() for name, tensor in self.average.items()},
+                os.path.join(checkpoint, self.FILE_NAME),
+            )
 
     def copy_average_into_model(self):
         """Replace the model's weights by their average (a no-op if training stopped before averaging began)."""
@@ -374,8 +381,12 @@ def finetune(
     check_tokenizer_matches_model(model, tokenizer, allow_tokenizer_mismatch)
     dataset_record = [dataset_name] if dataset_name else None
     if dataset is None:
-        dataset_record = dataset_record or [{"name": "NSMC sample", "details": "the 4,000 train / 1,000 test reviews "
-                                             "shipped with hf-seq (a CC0 sample of e9t/nsmc)"}]
+        dataset_record = dataset_record or [
+            {
+                "name": "NSMC sample",
+                "details": "the 4,000 train / 1,000 test reviews shipped with hf-seq (a CC0 sample of e9t/nsmc)",
+            }
+        ]
     elif isinstance(dataset, (str, os.PathLike)):
         folder_name = os.path.basename(os.path.normpath(dataset))
         dataset_record = dataset_record or [{"name": folder_name, "details": "NSMC-format files"}]
@@ -424,7 +435,7 @@ def finetune(
             encoded = encode_for_token_classification(dataset, tokenizer, text_column, label_column, max_length)
             collator = DataCollatorForTokenClassification(tokenizer)
             compute_metrics = token_classification_metrics
-    eval_dataset = encoded[eval_split] if eval_split in encoded else None
+    eval_dataset = encoded.get(eval_split, None)
     train_dataset = encoded["train"]
     if subword_dropout:
         train_dataset = SubwordDropoutDataset(
@@ -453,7 +464,10 @@ def finetune(
         # before train(), this is what passing `optimizers=` does; Trainer still builds the scheduler over it.
         optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(training_args, model)
         groups = layerwise_parameter_groups(
-            model, training_args.learning_rate, layerwise_lr_decay, training_args.weight_decay,
+            model,
+            training_args.learning_rate,
+            layerwise_lr_decay,
+            training_args.weight_decay,
             set(trainer.get_decay_parameter_names(model)),
         )
         trainer.optimizer = optimizer_cls(groups, **optimizer_kwargs)

@@ -25,8 +25,10 @@ def prepare_output_dir(training_args, overwrite_output_dir: bool = False, read_p
         raise ValueError(f"output_dir {output_dir} is a file, not a folder")
     resuming = training_args.resume_from_checkpoint not in NO_RESUME
     if overwrite_output_dir and resuming:
-        raise ValueError("overwrite_output_dir empties output_dir, resume_from_checkpoint continues the run saved "
-                         "there: pass only one of them")
+        raise ValueError(
+            "overwrite_output_dir empties output_dir, resume_from_checkpoint continues the run saved "
+            "there: pass only one of them"
+        )
     if overwrite_output_dir:
         # The main process empties it while the others wait, so that no process writes into it before. Every process
         # enters this barrier, whatever it sees in the folder (the main process may have emptied it already).

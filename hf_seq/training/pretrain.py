@@ -34,6 +34,7 @@ from .metrics import perplexity
 from .output_dir import prepare_output_dir
 from .tbptt import make_accelerator, train_tbptt
 
+
 LOOPS = ("auto", "trainer", "tbptt")
 
 
@@ -109,8 +110,12 @@ def pretrain(
     if validation_file is not None and not os.path.isfile(validation_file):
         raise FileNotFoundError(f"validation text file not found: {validation_file}")
     training_args = training_args_without_secrets(training_args)
-    read_paths = {"the model": model, "the tokenizer": tokenizer, "the training file": train_file,
-                  "the validation file": validation_file}
+    read_paths = {
+        "the model": model,
+        "the tokenizer": tokenizer,
+        "the training file": train_file,
+        "the validation file": validation_file,
+    }
     tokenizer = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
     check_tokenizer_matches_model(model, tokenizer, allow_tokenizer_mismatch)
     set_seed(training_args.seed)  # before the model is built, so a fresh model's initial weights are reproducible
@@ -138,14 +143,17 @@ def pretrain(
     if word2vec_record is not None:
         run_record["init_embeddings_from"] = word2vec_record
     if loop == "tbptt":
-        return _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record,
-                               overwrite_output_dir)
-    return _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_size, streaming, cache_dir,
-                                  run_record)
+        return _pretrain_tbptt(
+            model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record, overwrite_output_dir
+        )
+    return _pretrain_with_trainer(
+        model, tokenizer, data_files, training_args, block_size, streaming, cache_dir, run_record
+    )
 
 
-def _pretrain_tbptt(model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record,
-                    overwrite_output_dir):
+def _pretrain_tbptt(
+    model, tokenizer, data_files, training_args, bptt, streaming, cache_dir, run_record, overwrite_output_dir
+):
     accelerator = make_accelerator(training_args)
     # Tokenise once, on the main process first, so the others read datasets' cache instead of racing to write it.
     with accelerator.main_process_first():
@@ -187,7 +195,7 @@ def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_si
         model=model,
         args=training_args,
         train_dataset=blocks["train"],
-        eval_dataset=blocks["validation"] if "validation" in blocks else None,
+        eval_dataset=blocks.get("validation", None),
         # Copies input_ids into labels (the model shifts them); blocks are full, so nothing is padded.
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
         processing_class=tokenizer,

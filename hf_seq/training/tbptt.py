@@ -42,6 +42,7 @@ from .common import (
 from .metrics import perplexity
 from .output_dir import prepare_output_dir
 
+
 LOOP_STATE_NAME = "tbptt_state_rank{rank}.pt"
 
 

@@ -12,4 +12,3 @@ def tiny_tokenizer():
     with open(sample_data_path("reviews_sample_train.txt"), encoding="utf-8") as handle:
         texts = handle.read().splitlines()[:1000]
     return train_tokenizer(texts=texts, vocab_size=600, limit_alphabet=200)
-

@@ -15,6 +15,7 @@ from hf_seq.data import (
     tokenize_corpus,
 )
 
+
 DOCUMENTS = ["재밌어요 정말", "", "별로였다", "배우 연기가 좋았고 음악도 좋았다", "   ", "그냥 그래요", "최고의 영화"]
 
 
@@ -38,8 +39,9 @@ def test_tokenize_corpus_drops_empty_lines_and_ends_documents_with_eos(tokenized
 
 
 def test_reverse_gives_each_document_back_to_front_then_eos(text_file, tiny_tokenizer, tmp_path):
-    backward = tokenize_corpus(load_text_files(text_file, cache_dir=str(tmp_path / "cache")), tiny_tokenizer,
-                               reverse=True)["train"]
+    backward = tokenize_corpus(
+        load_text_files(text_file, cache_dir=str(tmp_path / "cache")), tiny_tokenizer, reverse=True
+    )["train"]
     real_documents = [document for document in DOCUMENTS if document.strip()]
     for ids, document in zip(backward["input_ids"], real_documents, strict=True):
         assert ids == tiny_tokenizer(document)["input_ids"][::-1] + [tiny_tokenizer.eos_token_id]
@@ -101,8 +103,10 @@ def test_streaming_gives_the_same_tokens_and_blocks(text_file, tiny_tokenizer, t
 
 
 def test_streaming_bptt_batches_keep_each_stream_a_contiguous_run_of_documents():
-    documents = [list(range(start, start + length)) for start, length in [(0, 9), (100, 4), (200, 12), (300, 6),
-                                                                           (400, 8), (500, 10), (600, 5)]]
+    documents = [
+        list(range(start, start + length))
+        for start, length in [(0, 9), (100, 4), (200, 12), (300, 6), (400, 8), (500, 10), (600, 5)]
+    ]
     batches = list(StreamingBPTTBatches(documents, num_streams=2, bptt=3))
     assert batches and all(batch["input_ids"].shape == (2, 3) for batch in batches)
     for stream in range(2):
@@ -122,13 +126,14 @@ def test_bad_inputs_fail_clearly(tmp_path, tiny_tokenizer, text_file):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_text_files({"train": str(tmp_path / "missing.txt")})
     with pytest.raises(ValueError, match="column"):
-        tokenize_corpus(load_text_files(text_file, cache_dir=str(tmp_path / "cache")), tiny_tokenizer,
-                        text_column="document")
+        tokenize_corpus(
+            load_text_files(text_file, cache_dir=str(tmp_path / "cache")), tiny_tokenizer, text_column="document"
+        )
 
 
 def test_a_text_file_that_is_not_utf8_names_the_file_and_line(tmp_path):
     path = tmp_path / "cp949.txt"
-    path.write_bytes("첫 줄\n".encode("utf-8") + "둘째 줄".encode("cp949") + b"\n")
+    path.write_bytes("첫 줄\n".encode() + "둘째 줄".encode("cp949") + b"\n")
     with pytest.raises(ValueError, match=r"cp949\.txt is not UTF-8 text.*\(line 2\).*iconv"):
         load_text_files({"train": str(path)}, cache_dir=str(tmp_path / "cache"))
 

@@ -7,14 +7,9 @@ from datasets import ClassLabel, Value
 
 from hf_seq.data import NSMC_FEATURES, load_nsmc, load_nsmc_files, sample_data_path
 
+
 # Quotes at the start, in the middle and unbalanced, an empty document, and a document that looks like a number.
-TINY_TSV = (
-    "id\tdocument\tlabel\n"
-    '101\t"최고" 라는 말밖에\t1\n'
-    "102\t\t0\n"
-    '103\t그냥 "그저 그런" 영화"\t0\n'
-    "104\t10\t1\n"
-)
+TINY_TSV = 'id\tdocument\tlabel\n101\t"최고" 라는 말밖에\t1\n102\t\t0\n103\t그냥 "그저 그런" 영화"\t0\n104\t10\t1\n'
 
 
 def write(path, text):

@@ -13,12 +13,13 @@ import logging
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, PretrainedConfig
-from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 from transformers.cache_utils import Cache
 from transformers.generation.utils import ALL_CACHE_NAMES
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
 import hf_seq
 from hf_seq.models.recurrent.cache_recurrent import CACHE_ALIASES, CACHE_NAME
+
 
 VOCAB = 40
 
@@ -28,7 +29,9 @@ FAMILIES = {
     "lstm": lambda: hf_seq.LSTMConfig(),
     "gru": lambda: hf_seq.GRUConfig(),
     "transformer_rotary": lambda: hf_seq.TransformerLMConfig(num_attention_heads=2, position_embedding_type="rotary"),
-    "transformer_learned": lambda: hf_seq.TransformerLMConfig(num_attention_heads=2, position_embedding_type="learned"),
+    "transformer_learned": lambda: hf_seq.TransformerLMConfig(
+        num_attention_heads=2, position_embedding_type="learned"
+    ),
 }
 SMALL = {"vocab_size": VOCAB, "hidden_size": 16, "num_hidden_layers": 2}
 
@@ -82,8 +85,9 @@ def test_cached_generation_equals_uncached(family, mode):
     outputs = {}
     for use_cache in (True, False):
         torch.manual_seed(123)  # the same draws for sampling
-        outputs[use_cache] = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), use_cache=use_cache,
-                                            **options)
+        outputs[use_cache] = model.generate(
+            input_ids, attention_mask=torch.ones_like(input_ids), use_cache=use_cache, **options
+        )
     assert outputs[True].shape[1] == input_ids.shape[1] + 8
     assert torch.equal(outputs[True], outputs[False])
 
@@ -134,7 +138,8 @@ def test_our_code_paths_raise_no_deprecation_warning(family, recwarn, caplog):
     with caplog.at_level(logging.WARNING):
         outputs = model(input_ids, use_cache=True)
         model(input_ids[:, -1:], cache=getattr(outputs, CACHE_NAME))
-        model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=3, num_beams=2,
-                       pad_token_id=0)
+        model.generate(
+            input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=3, num_beams=2, pad_token_id=0
+        )
     messages = [str(warning.message) for warning in recwarn] + [record.getMessage() for record in caplog.records]
     assert not [message for message in messages if "deprecat" in message.lower()], messages

@@ -13,6 +13,7 @@ import pytest
 
 import hf_seq
 
+
 PACKAGE_ROOT = Path(hf_seq.__file__).parent
 MARKER = re.compile(r"^(?P<indent>\s*)# Copied from (?P<target>hf_seq(?:\.\w+)+)\s*$")
 
@@ -34,7 +35,10 @@ def _find(tree, dotted_name):
                 candidate
                 for candidate in body
                 if (isinstance(candidate, (ast.FunctionDef, ast.ClassDef)) and candidate.name == name)
-                or (isinstance(candidate, ast.Assign) and any(getattr(t, "id", None) == name for t in candidate.targets))
+                or (
+                    isinstance(candidate, ast.Assign)
+                    and any(getattr(t, "id", None) == name for t in candidate.targets)
+                )
             ),
             None,
         )

@@ -14,6 +14,7 @@ import hf_seq
 from tests.support.remote_code import run_without_hf_seq
 from tokenizer_training import train_tokenizer
 
+
 CONFIGS = {
     "lstm": lambda vocab: hf_seq.LSTMConfig(vocab_size=vocab, hidden_size=8, embedding_size=8, num_hidden_layers=1),
     "rnn": lambda vocab: hf_seq.RNNConfig(vocab_size=vocab, hidden_size=8, embedding_size=8, num_hidden_layers=1),
@@ -45,8 +46,9 @@ def test_a_saved_folder_loads_without_hf_seq_with_no_prompt_nor_model_type_warni
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
 
-    result = run_without_hf_seq(SCRIPT, workdir=tmp_path, extra_env={"TRANSFORMERS_VERBOSITY": "warning"},
-                                capture_stderr=True)
+    result = run_without_hf_seq(
+        SCRIPT, workdir=tmp_path, extra_env={"TRANSFORMERS_VERBOSITY": "warning"}, capture_stderr=True
+    )
     assert result["plain"] == result["tokenizer"] == "TokenizersBackend"
     assert result["ids"] == tokenizer("좋은 영화", return_tensors="pt")["input_ids"].tolist()
     assert result["config"] == type(model.config).__name__

@@ -29,14 +29,34 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+
 REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 
 # License ids the Hub accepts in card metadata (a subset of https://huggingface.co/docs/hub/repositories-licenses).
 KNOWN_LICENSES = {
-    "apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "gpl-2.0", "gpl-3.0", "lgpl-3.0", "agpl-3.0",
-    "mpl-2.0", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nd-4.0",
-    "openrail", "creativeml-openrail-m", "bigscience-openrail-m", "llama2", "unlicense", "other", "unknown",
+    "apache-2.0",
+    "mit",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "gpl-2.0",
+    "gpl-3.0",
+    "lgpl-3.0",
+    "agpl-3.0",
+    "mpl-2.0",
+    "cc0-1.0",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "cc-by-nd-4.0",
+    "openrail",
+    "creativeml-openrail-m",
+    "bigscience-openrail-m",
+    "llama2",
+    "unlicense",
+    "other",
+    "unknown",
 }
 
 
@@ -142,8 +162,11 @@ class HubServer:
         with self._lock:
             if (repo_type, repo_id) in self.repos:
                 # The Hub's 409 carries the repo url: `create_repo(exist_ok=True)` returns it.
-                raise HubError(409, f"You already created this {repo_type} repo",
-                               extra={"url": f"{self.url}/{URL_PREFIXES[repo_type]}{repo_id}"})
+                raise HubError(
+                    409,
+                    f"You already created this {repo_type} repo",
+                    extra={"url": f"{self.url}/{URL_PREFIXES[repo_type]}{repo_id}"},
+                )
             repo = Repo(repo_type=repo_type, repo_id=repo_id, owner=owner, private=private, created_at=_now())
             # Like the Hub, a new repo starts with one commit holding a .gitattributes file.
             gitattributes = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
@@ -152,12 +175,20 @@ class HubServer:
             self.repos[(repo_type, repo_id)] = repo
             return repo
 
-    def _new_commit(self, repo: Repo, parent: str | None, files: dict[str, bytes], title: str, message: str,
-                    author: str) -> Commit:
+    def _new_commit(
+        self, repo: Repo, parent: str | None, files: dict[str, bytes], title: str, message: str, author: str
+    ) -> Commit:
         tree = sorted((path, git_blob_oid(content)) for path, content in files.items())
         seed = json.dumps([parent, tree, title, message, author, next(self._commit_counter)]).encode()
-        commit = Commit(oid=hashlib.sha1(seed).hexdigest(), parent=parent, files=files, title=title,
-                        message=message, author=author, date=_now())
+        commit = Commit(
+            oid=hashlib.sha1(seed).hexdigest(),
+            parent=parent,
+            files=files,
+            title=title,
+            message=message,
+            author=author,
+            date=_now(),
+        )
         repo.commits[commit.oid] = commit
         return commit
 
@@ -265,8 +296,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -350,10 +386,16 @@ class _Handler(BaseHTTPRequestHandler):
         user = self._caller()
         if user is None:
             raise HubError(401, "You must be authenticated")
-        self._send_json({
-            "type": "user", "id": hashlib.sha1(user.encode()).hexdigest()[:24], "name": user, "fullname": user,
-            "orgs": [], "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}},
-        })
+        self._send_json(
+            {
+                "type": "user",
+                "id": hashlib.sha1(user.encode()).hexdigest()[:24],
+                "name": user,
+                "fullname": user,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}},
+            }
+        )
 
     def create_repo(self) -> None:
         payload = self._json_body()
@@ -368,8 +410,13 @@ class _Handler(BaseHTTPRequestHandler):
         repo_type = payload.get("type") or "model"
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         repo = self.hub.create_repo(repo_type, f"{namespace}/{name}", owner=namespace, private=private)
-        self._send_json({"url": f"{self.hub.url}/{URL_PREFIXES[repo_type]}{repo.repo_id}", "name": repo.repo_id,
-                         "id": repo.repo_id})
+        self._send_json(
+            {
+                "url": f"{self.hub.url}/{URL_PREFIXES[repo_type]}{repo.repo_id}",
+                "name": repo.repo_id,
+                "id": repo.repo_id,
+            }
+        )
 
     def delete_repo(self) -> None:
         payload = self._json_body()
@@ -401,25 +448,45 @@ class _Handler(BaseHTTPRequestHandler):
     def repo_info(self, repo_type: str, repo_id: str, rest: list[str]) -> None:
         repo = self._readable_repo(repo_type, repo_id)
         commit = repo.resolve(rest[0] if rest else "main")
-        self._send_json({
-            "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id, "author": repo.owner,
-            "sha": commit.oid, "private": repo.private, "gated": False, "disabled": False, "downloads": 0,
-            "likes": 0, "tags": [], "createdAt": repo.created_at, "lastModified": commit.date,
-            "siblings": [{"rfilename": path} for path in sorted(commit.files)],
-        })
+        self._send_json(
+            {
+                "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
+                "id": repo.repo_id,
+                "author": repo.owner,
+                "sha": commit.oid,
+                "private": repo.private,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "createdAt": repo.created_at,
+                "lastModified": commit.date,
+                "siblings": [{"rfilename": path} for path in sorted(commit.files)],
+            }
+        )
 
     def refs(self, repo_type: str, repo_id: str, rest: list[str]) -> None:
         repo = self._readable_repo(repo_type, repo_id)
-        branches = [{"name": name, "ref": f"refs/heads/{name}", "targetCommit": oid}
-                    for name, oid in sorted(repo.branches.items())]
+        branches = [
+            {"name": name, "ref": f"refs/heads/{name}", "targetCommit": oid}
+            for name, oid in sorted(repo.branches.items())
+        ]
         self._send_json({"branches": branches, "converts": [], "tags": []})
 
     def commits(self, repo_type: str, repo_id: str, rest: list[str]) -> None:
         repo = self._readable_repo(repo_type, repo_id)
         commit, history = repo.resolve(rest[0] if rest else "main"), []
         while commit is not None:
-            history.append({"id": commit.oid, "title": commit.title, "message": commit.message,
-                            "authors": [{"user": commit.author}], "date": commit.date})
+            history.append(
+                {
+                    "id": commit.oid,
+                    "title": commit.title,
+                    "message": commit.message,
+                    "authors": [{"user": commit.author}],
+                    "date": commit.date,
+                }
+            )
             commit = repo.commits.get(commit.parent) if commit.parent else None
         self._send_json(history)
 
@@ -464,7 +531,7 @@ class _Handler(BaseHTTPRequestHandler):
         for path, content in sorted(commit.files.items()):
             if not path.startswith(prefix):
                 continue
-            relative = path[len(prefix):]
+            relative = path[len(prefix) :]
             parts = relative.split("/")
             # Every folder between `folder` and the file is listed once (all of them when recursive).
             for depth in range(1, len(parts) if recursive else min(2, len(parts))):
@@ -500,7 +567,7 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(byte_range.group(1) or 0)
             end = int(byte_range.group(2)) if byte_range.group(2) else len(content) - 1
             headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
-            return self._send(206, content[start:end + 1], headers, "application/octet-stream")
+            return self._send(206, content[start : end + 1], headers, "application/octet-stream")
         self._send(200, content, headers, "application/octet-stream")
 
     # -- uploads -----------------------------------------------------------------------------------------------
@@ -510,8 +577,14 @@ class _Handler(BaseHTTPRequestHandler):
         files = []
         for file in self._json_body().get("files", []):
             existing = commit.files.get(file["path"])
-            files.append({"path": file["path"], "uploadMode": "regular", "shouldIgnore": False,
-                          "oid": git_blob_oid(existing) if existing is not None else None})
+            files.append(
+                {
+                    "path": file["path"],
+                    "uploadMode": "regular",
+                    "shouldIgnore": False,
+                    "oid": git_blob_oid(existing) if existing is not None else None,
+                }
+            )
         self._send_json({"files": files, "commitOid": commit.oid})
 
     def commit(self, repo_type: str, repo_id: str, rest: list[str]) -> None:
@@ -547,12 +620,22 @@ class _Handler(BaseHTTPRequestHandler):
                     prefix = value["path"].rstrip("/") + "/"
                     files = {path: data for path, data in files.items() if not path.startswith(prefix)}
                 else:
-                    raise HubError(400, f"unsupported commit operation {key!r} (the test hub only takes regular files)")
-            commit = self.hub._new_commit(repo, parent.oid, files, header.get("summary", ""),
-                                          header.get("description", ""), user)
+                    raise HubError(
+                        400, f"unsupported commit operation {key!r} (the test hub only takes regular files)"
+                    )
+            commit = self.hub._new_commit(
+                repo, parent.oid, files, header.get("summary", ""), header.get("description", ""), user
+            )
             repo.branches[branch] = commit.oid
-        self._send_json({"success": True, "commitOid": commit.oid, "pullRequestUrl": None, "hookOutput": "",
-                         "commitUrl": f"{self.hub.url}/{URL_PREFIXES[repo_type]}{repo.repo_id}/commit/{commit.oid}"})
+        self._send_json(
+            {
+                "success": True,
+                "commitOid": commit.oid,
+                "pullRequestUrl": None,
+                "hookOutput": "",
+                "commitUrl": f"{self.hub.url}/{URL_PREFIXES[repo_type]}{repo.repo_id}/commit/{commit.oid}",
+            }
+        )
 
 
 class _DropConnection(Exception):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+
 # Marking a module as None in sys.modules makes every `import` of it fail with ImportError.
 _BLOCK_HF_SEQ = """
 import sys
@@ -31,7 +32,12 @@ def run_without_hf_seq(script, workdir, extra_env=None, timeout=300, capture_std
     env.update(extra_env or {})
     code = _BLOCK_HF_SEQ + textwrap.dedent(script)
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-c", code],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
     if result.returncode != 0:

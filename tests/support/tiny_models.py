@@ -9,6 +9,7 @@ import hf_seq
 from hf_seq.data import sample_data_path
 from tokenizer_training import model_config_kwargs, train_tokenizer
 
+
 TINY_SIZES = {"embedding_size": 8, "hidden_size": 8, "num_hidden_layers": 1}
 
 

@@ -7,6 +7,7 @@ import pytest
 import hf_seq
 from tokenizer_training import train_tokenizer
 
+
 SAMPLE_DATA = Path(hf_seq.__file__).parent / "sample_data"
 REVIEWS_TRAIN = SAMPLE_DATA / "reviews_sample_train.txt"
 REVIEWS_VALID = SAMPLE_DATA / "reviews_sample_valid.txt"

@@ -8,6 +8,7 @@ import pytest
 import hf_seq
 from tokenizer_training import train_tokenizer
 
+
 REVIEWS_TRAIN = Path(hf_seq.__file__).parent / "sample_data" / "reviews_sample_train.txt"
 
 
@@ -42,7 +43,7 @@ def test_empty_corpus_iterator(tmp_path, texts):
 
 
 def test_file_that_is_not_utf8(tmp_path):
-    first_line = "첫 줄은 괜찮다\n".encode("utf-8")
+    first_line = "첫 줄은 괜찮다\n".encode()
     cp949 = tmp_path / "cp949.txt"
     cp949.write_bytes(first_line + "이 줄은 CP949".encode("cp949") + b"\n")
     output_dir = tmp_path / "out"
@@ -60,8 +61,8 @@ def test_invalid_byte_is_located_across_read_chunks(tmp_path, monkeypatch):
     assert corpus.check_text_files([valid]) == [valid]
 
     broken = tmp_path / "broken.txt"
-    before = "가나다\n라".encode("utf-8")
-    broken.write_bytes(before + b"\xff" + "마".encode("utf-8"))
+    before = "가나다\n라".encode()
+    broken.write_bytes(before + b"\xff" + "마".encode())
     with pytest.raises(ValueError, match=rf"0xff at byte offset {len(before)} \(line 2\)"):
         corpus.check_text_files([broken])
 
@@ -102,13 +103,13 @@ def test_vocab_smaller_than_alphabet_names_the_alphabet_size(tmp_path):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (dict(algorithm="unigram"), "Unknown algorithm 'unigram'"),
-        (dict(normalization="nfd"), "Unknown normalization 'nfd'"),
-        (dict(padding_side="middle"), "padding_side"),
-        (dict(pad_token="<s>"), "distinct"),
-        (dict(cls_token=""), "cls_token must be a non-empty string"),
-        (dict(algorithm="word", limit_alphabet=100), "limit_alphabet applies to algorithm='bpe' only"),
-        (dict(texts=["영화"]), "exactly one corpus"),
+        ({"algorithm": "unigram"}, "Unknown algorithm 'unigram'"),
+        ({"normalization": "nfd"}, "Unknown normalization 'nfd'"),
+        ({"padding_side": "middle"}, "padding_side"),
+        ({"pad_token": "<s>"}, "distinct"),
+        ({"cls_token": ""}, "cls_token must be a non-empty string"),
+        ({"algorithm": "word", "limit_alphabet": 100}, "limit_alphabet applies to algorithm='bpe' only"),
+        ({"texts": ["영화"]}, "exactly one corpus"),
     ],
 )
 def test_bad_settings(tmp_path, arguments, message):

@@ -6,14 +6,30 @@ from transformers import AutoTokenizer
 import hf_seq
 from hf_seq.cli import main
 
+
 NSMC_TRAIN = Path(hf_seq.__file__).parent / "sample_data" / "nsmc_sample_train.txt"
 
 
 def test_train_tokenizer_command_saves_a_folder_autotokenizer_loads(tmp_path, capsys):
     output_dir = tmp_path / "tok"
     exit_code = main(
-        ["train-tokenizer", "--train_files", str(NSMC_TRAIN), "--text_column", "document", "--vocab_size", "2200",
-         "--algorithm", "bpe", "--output_dir", str(output_dir), "--mask_token", "<mask>", "--padding_side", "left"]
+        [
+            "train-tokenizer",
+            "--train_files",
+            str(NSMC_TRAIN),
+            "--text_column",
+            "document",
+            "--vocab_size",
+            "2200",
+            "--algorithm",
+            "bpe",
+            "--output_dir",
+            str(output_dir),
+            "--mask_token",
+            "<mask>",
+            "--padding_side",
+            "left",
+        ]
     )
 
     tokenizer = AutoTokenizer.from_pretrained(output_dir)

@@ -4,6 +4,7 @@ import pytest
 
 from tokenizer_training import build_normalizer
 
+
 # Compatibility jamo (U+3131..U+318E) are how Korean reviews write laughter and tears.
 JAMO_TEXT = "ㅋㅋㅋ 진짜 웃김 ㅠㅠ ㅋㅠㅠ"
 

@@ -7,6 +7,7 @@ from transformers import AutoTokenizer
 import hf_seq
 from tokenizer_training import TRAINING_INFO_FILE, save_tokenizer, train_tokenizer
 
+
 REVIEWS_TRAIN = Path(hf_seq.__file__).parent / "sample_data" / "reviews_sample_train.txt"
 
 

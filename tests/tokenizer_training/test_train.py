@@ -1,6 +1,5 @@
 import json
 import unicodedata
-
 from pathlib import Path
 
 import datasets
@@ -11,6 +10,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 import hf_seq
 from tokenizer_training import BYTE_TOKENS, SPECIAL_TOKEN_IDS, model_config_kwargs, train_tokenizer
+
 
 SAMPLE_DATA = Path(hf_seq.__file__).parent / "sample_data"
 REVIEWS_TRAIN = SAMPLE_DATA / "reviews_sample_train.txt"
@@ -167,7 +167,7 @@ def test_dataset_column_file_and_iterator_train_the_same_tokenizer(tmp_path):
     documents = [line.split("\t")[1] for line in NSMC_TRAIN.read_text(encoding="utf-8").splitlines()[1:]]
     lines_file = tmp_path / "documents.txt"
     lines_file.write_text("\n".join(documents) + "\n", encoding="utf-8")
-    settings = dict(vocab_size=SMALL_VOCAB, min_frequency=2)
+    settings = {"vocab_size": SMALL_VOCAB, "min_frequency": 2}
 
     from_file = train_tokenizer(files=[lines_file], **settings)
     from_dataset = train_tokenizer(

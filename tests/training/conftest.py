@@ -47,7 +47,6 @@ def nsmc_dir(tmp_path_factory):
     return str(directory)
 
 
-
 @pytest.fixture(scope="session")
 def lm_dir(tiny_tokenizer, text_files, tmp_path_factory):
     """A tiny LSTM LM pretrained for a few TBPTT steps and saved with its tokenizer."""

@@ -8,6 +8,7 @@ from transformers import TrainingArguments
 
 import hf_seq
 
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -44,8 +45,13 @@ def training_arguments(output_dir, **overrides):
 def start_worker(script, *arguments):
     """Run a worker script of this folder in a subprocess, on one thread (OMP_NUM_THREADS=1), its output captured."""
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, script, *map(str, arguments)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, script, *map(str, arguments)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(process, timeout=180, returncode=0):

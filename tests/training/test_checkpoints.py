@@ -14,6 +14,7 @@ from hf_seq.training.checkpoints import CHECKPOINT_COMPLETE_NAME, mark_checkpoin
 from tests.training import worker_finetune
 from tests.training.helpers import finish, start_worker, tiny_lstm_config, training_arguments
 
+
 WORKER = os.path.join(os.path.dirname(__file__), "worker_finetune.py")
 
 
@@ -40,22 +41,31 @@ def test_latest_is_the_newest_complete_checkpoint_and_a_named_one_must_be_comple
 
 
 @pytest.mark.parametrize("loop", ["trainer", "tbptt"])
-def test_latest_before_any_checkpoint_starts_a_fresh_run_and_says_so(tiny_tokenizer, text_files, tmp_path, loop,
-                                                                      caplog):
+def test_latest_before_any_checkpoint_starts_a_fresh_run_and_says_so(
+    tiny_tokenizer, text_files, tmp_path, loop, caplog
+):
     os.makedirs(tmp_path / "lm" / "checkpoint-2")  # killed while saving its first checkpoint: nothing to resume
     args = training_arguments(tmp_path / "lm", max_steps=2, resume_from_checkpoint="latest")
     with caplog.at_level(logging.WARNING, logger="hf_seq"):
-        run = pretrain(args, text_files[0], tiny_tokenizer, model=tiny_lstm_config(tiny_tokenizer), loop=loop,
-                       bptt=8, block_size=16)
+        run = pretrain(
+            args,
+            text_files[0],
+            tiny_tokenizer,
+            model=tiny_lstm_config(tiny_tokenizer),
+            loop=loop,
+            bptt=8,
+            block_size=16,
+        )
     assert os.path.isfile(tmp_path / "lm" / "model.safetensors")
     assert run.metrics["train_loss"] > 0
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
-    assert any("no complete checkpoint" in message and "checkpoint-2" in message and "starting a fresh run" in message
-               for message in warnings), warnings
+    assert any(
+        "no complete checkpoint" in message and "checkpoint-2" in message and "starting a fresh run" in message
+        for message in warnings
+    ), warnings
 
 
-def test_a_trainer_run_killed_while_saving_resumes_to_the_uninterrupted_parameters(tokenizer_dir, nsmc_dir,
-                                                                                    tmp_path):
+def test_a_trainer_run_killed_while_saving_resumes_to_the_uninterrupted_parameters(tokenizer_dir, nsmc_dir, tmp_path):
     victim_dir = tmp_path / "victim"
     # Killed while writing checkpoint-2's model files: checkpoint-1 is the newest complete one.
     first = start_worker(WORKER, tokenizer_dir, nsmc_dir, victim_dir, "--die_saving", "2:model")

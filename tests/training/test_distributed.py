@@ -12,6 +12,7 @@ import pytest
 
 from hf_seq.training import evaluate_model
 
+
 WORKER = os.path.join(os.path.dirname(__file__), "worker_distributed.py")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIME_LIMIT_SECONDS = 300
@@ -52,13 +53,25 @@ def run_bounded(command, env, timeout):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to bound the launched processes")
-def test_two_processes_train_identical_parameters_and_evaluate_each_example_once(tokenizer_dir, nsmc_dir,
-                                                                                   text_files, tmp_path):
+def test_two_processes_train_identical_parameters_and_evaluate_each_example_once(
+    tokenizer_dir, nsmc_dir, text_files, tmp_path
+):
     os.makedirs(tmp_path / "classifier")
     (tmp_path / "classifier" / "stale.json").write_text("{}")  # left by another run: the worker overwrites it
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               WORKER, tokenizer_dir, nsmc_dir, text_files[0], str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        WORKER,
+        tokenizer_dir,
+        nsmc_dir,
+        text_files[0],
+        str(tmp_path),
+    ]
     returncode, output = run_bounded(command, env, TIME_LIMIT_SECONDS)
     assert returncode == 0, output[-3000:]
 

@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 
 from tests.training.helpers import finish, start_worker
 
+
 WORKER = os.path.join(os.path.dirname(__file__), "worker_tbptt.py")
 
 
@@ -37,8 +38,9 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(tokenizer_dir, text_f
     reference_output = finish(reference)
 
     final_loss = [line for line in reference_output.splitlines() if line.startswith("final train_loss")]
-    assert final_loss and final_loss == [line for line in resumed_output.splitlines()
-                                         if line.startswith("final train_loss")]
+    assert final_loss and final_loss == [
+        line for line in resumed_output.splitlines() if line.startswith("final train_loss")
+    ]
     expected = load_file(tmp_path / "reference" / "model.safetensors")
     resumed = load_file(tmp_path / "victim" / "model.safetensors")
     assert expected.keys() == resumed.keys()

@@ -31,11 +31,20 @@ def test_finetune_never_writes_into_the_lm_it_reads(lm_dir, nsmc_dir, tmp_path):
     # `hf-seq finetune --model_name_or_path lm --output_dir lm` (the tokenizer defaults to the model folder)
     for overwrite in (False, True):
         with pytest.raises(ValueError, match="output_dir .* is the model, which this run reads"):
-            finetune(training_arguments(lm_copy, max_steps=1), lm_copy, model=lm_copy, dataset=nsmc_dir,
-                     overwrite_output_dir=overwrite)
+            finetune(
+                training_arguments(lm_copy, max_steps=1),
+                lm_copy,
+                model=lm_copy,
+                dataset=nsmc_dir,
+                overwrite_output_dir=overwrite,
+            )
     with pytest.raises(ValueError, match="lies inside the model"):
-        finetune(training_arguments(os.path.join(lm_copy, "classifier"), max_steps=1), lm_copy, model=lm_copy,
-                 dataset=nsmc_dir)
+        finetune(
+            training_arguments(os.path.join(lm_copy, "classifier"), max_steps=1),
+            lm_copy,
+            model=lm_copy,
+            dataset=nsmc_dir,
+        )
     assert folder_contents(lm_copy) == before
 
 
@@ -46,12 +55,27 @@ def test_a_non_empty_output_dir_is_refused_and_emptied_when_overwritten(tiny_tok
     (output_dir / "eval_results.json").write_text("{}")  # stale files a push would publish beside the new model
     config = tiny_lstm_config(tiny_tokenizer)
     with pytest.raises(ValueError, match="is not empty \\(checkpoint-99, eval_results.json\\).*overwrite_output_dir"):
-        pretrain(training_arguments(output_dir, max_steps=2), text_files[0], tiny_tokenizer, model=config, loop=loop,
-                 bptt=8, block_size=16)
+        pretrain(
+            training_arguments(output_dir, max_steps=2),
+            text_files[0],
+            tiny_tokenizer,
+            model=config,
+            loop=loop,
+            bptt=8,
+            block_size=16,
+        )
     assert sorted(os.listdir(output_dir)) == ["checkpoint-99", "eval_results.json"]
 
-    pretrain(training_arguments(output_dir, max_steps=2), text_files[0], tiny_tokenizer, model=config, loop=loop,
-             bptt=8, block_size=16, overwrite_output_dir=True)
+    pretrain(
+        training_arguments(output_dir, max_steps=2),
+        text_files[0],
+        tiny_tokenizer,
+        model=config,
+        loop=loop,
+        bptt=8,
+        block_size=16,
+        overwrite_output_dir=True,
+    )
     names = os.listdir(output_dir)
     assert "model.safetensors" in names
     assert "checkpoint-99" not in names and "eval_results.json" not in names
@@ -74,22 +98,35 @@ def test_overwriting_never_deletes_what_the_run_reads_nor_a_run_it_should_resume
     train_file.write_text("배우 연기가 정말 최고의 영화\n" * 50, encoding="utf-8")
     config = tiny_lstm_config(tiny_tokenizer)
     with pytest.raises(ValueError, match="holds the training file"):
-        pretrain(training_arguments(output_dir, max_steps=1), str(train_file), tiny_tokenizer, model=config,
-                 overwrite_output_dir=True)
+        pretrain(
+            training_arguments(output_dir, max_steps=1),
+            str(train_file),
+            tiny_tokenizer,
+            model=config,
+            overwrite_output_dir=True,
+        )
     assert train_file.is_file()
     other_train_file = shutil.copy(train_file, tmp_path / "train.txt")
     with pytest.raises(ValueError, match="pass only one of them"):
-        pretrain(training_arguments(output_dir, max_steps=1, resume_from_checkpoint="latest"), other_train_file,
-                 tiny_tokenizer, model=config, overwrite_output_dir=True)
+        pretrain(
+            training_arguments(output_dir, max_steps=1, resume_from_checkpoint="latest"),
+            other_train_file,
+            tiny_tokenizer,
+            model=config,
+            overwrite_output_dir=True,
+        )
     assert sorted(os.listdir(output_dir)) == ["train.txt"]
 
 
 def test_the_command_line_flags_parse_beside_training_arguments():
-    for arguments_class, required in ((FinetuneArguments, []), (PretrainArguments, ["--train_file", "t.txt",
-                                                                                    "--tokenizer", "tok"])):
+    for arguments_class, required in (
+        (FinetuneArguments, []),
+        (PretrainArguments, ["--train_file", "t.txt", "--tokenizer", "tok"]),
+    ):
         parser = HfArgumentParser((arguments_class, TrainingArguments))
         args, training_args = parser.parse_args_into_dataclasses(
-            args=[*required, "--output_dir", "out", "--overwrite_output_dir", "--allow_tokenizer_mismatch"])
+            args=[*required, "--output_dir", "out", "--overwrite_output_dir", "--allow_tokenizer_mismatch"]
+        )
         assert args.overwrite_output_dir and args.allow_tokenizer_mismatch
         assert not hasattr(training_args, "overwrite_output_dir")  # removed from TrainingArguments in transformers 5
 
@@ -101,8 +138,9 @@ def test_the_hub_token_is_written_nowhere(tiny_tokenizer, nsmc_dir, text_files, 
     if command == "finetune":
         finetune(args, tiny_tokenizer, model=tiny_lstm_config(tiny_tokenizer), dataset=nsmc_dir)
     else:
-        pretrain(args, text_files[0], tiny_tokenizer, model=tiny_lstm_config(tiny_tokenizer), loop="trainer",
-                 block_size=16)
+        pretrain(
+            args, text_files[0], tiny_tokenizer, model=tiny_lstm_config(tiny_tokenizer), loop="trainer", block_size=16
+        )
     written = folder_contents(tmp_path / "run")
     assert "training_args.bin" in written and "checkpoint-1/training_args.bin" in written
     assert [path for path, content in written.items() if token.encode() in content] == []

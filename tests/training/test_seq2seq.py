@@ -7,6 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, Seq2SeqTrainer, Seq2SeqTrainingArguments
 
+from hf_seq.models.seq2seq_rnn import Seq2SeqRNNForConditionalGeneration
 from hf_seq.seq2seq import (
     TOY_EOS,
     Seq2SeqCollator,
@@ -20,15 +21,24 @@ from hf_seq.seq2seq import (
     train_seq2seq,
     train_seq2seq_cli,
 )
-from hf_seq.models.seq2seq_rnn import Seq2SeqRNNForConditionalGeneration
 
 
 def _arguments(tmp_path, steps, **overrides):
-    arguments = dict(
-        output_dir=str(tmp_path), max_steps=steps, per_device_train_batch_size=16, per_device_eval_batch_size=16,
-        learning_rate=1e-2, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, seed=0,
-        disable_tqdm=True, predict_with_generate=True, generation_max_length=8,
-    )
+    arguments = {
+        "output_dir": str(tmp_path),
+        "max_steps": steps,
+        "per_device_train_batch_size": 16,
+        "per_device_eval_batch_size": 16,
+        "learning_rate": 1e-2,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": [],
+        "use_cpu": True,
+        "seed": 0,
+        "disable_tqdm": True,
+        "predict_with_generate": True,
+        "generation_max_length": 8,
+    }
     arguments.update(overrides)
     return Seq2SeqTrainingArguments(**arguments)
 
@@ -43,11 +53,16 @@ def test_reversal_task_targets_are_the_reversed_sources_then_eos():
 def test_seq2seq_trainer_lowers_the_loss_and_reports_metrics_from_generated_text(tmp_path):
     torch.manual_seed(0)
     train, test = reversal_task(128, 2, 4, num_symbols=4, seed=0), reversal_task(16, 3, 3, num_symbols=4, seed=1)
-    model = Seq2SeqRNNForConditionalGeneration(toy_config(num_symbols=4, hidden_size=16, embedding_size=8,
-                                                          attention="dot", input_feeding=False))
+    model = Seq2SeqRNNForConditionalGeneration(
+        toy_config(num_symbols=4, hidden_size=16, embedding_size=8, attention="dot", input_feeding=False)
+    )
     trainer = Seq2SeqTrainer(
-        model=model, args=_arguments(tmp_path, 30), train_dataset=train, eval_dataset=test,
-        data_collator=Seq2SeqCollator(0), compute_metrics=generation_metrics(None, TOY_EOS, 0),
+        model=model,
+        args=_arguments(tmp_path, 30),
+        train_dataset=train,
+        eval_dataset=test,
+        data_collator=Seq2SeqCollator(0),
+        compute_metrics=generation_metrics(None, TOY_EOS, 0),
     )
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -60,11 +75,17 @@ def test_seq2seq_trainer_lowers_the_loss_and_reports_metrics_from_generated_text
 def test_teacher_forcing_schedule_goes_from_one_to_the_floor_and_restores_the_config(tmp_path):
     model = Seq2SeqRNNForConditionalGeneration(toy_config(num_symbols=4, hidden_size=8, embedding_size=8))
     callback = TeacherForcingScheduleCallback(floor=0.25)
-    trainer = Seq2SeqTrainer(model=model, args=_arguments(tmp_path, 8, predict_with_generate=False),
-                             train_dataset=reversal_task(64, 2, 3, num_symbols=4), data_collator=Seq2SeqCollator(0),
-                             callbacks=[callback])
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=_arguments(tmp_path, 8, predict_with_generate=False),
+        train_dataset=reversal_task(64, 2, 3, num_symbols=4),
+        data_collator=Seq2SeqCollator(0),
+        callbacks=[callback],
+    )
     trainer.train()
-    ratios = [entry["teacher_forcing_ratio"] for entry in trainer.state.log_history if "teacher_forcing_ratio" in entry]
+    ratios = [
+        entry["teacher_forcing_ratio"] for entry in trainer.state.log_history if "teacher_forcing_ratio" in entry
+    ]
     assert ratios[0] == 1.0 and ratios == sorted(ratios, reverse=True) and ratios[-1] < 0.4
     assert callback.ratio_at(8, 8) == 0.25
     assert model.config.teacher_forcing_ratio == 1.0
@@ -95,13 +116,38 @@ def test_train_seq2seq_cli_trains_saves_and_the_folder_loads(tmp_path, pairs_fil
     jsonl, _ = pairs_file
     tiny_tokenizer.save_pretrained(tmp_path / "tokenizer")
     output = tmp_path / "out"
-    run = train_seq2seq_cli([
-        str(jsonl), "--tokenizer", str(tmp_path / "tokenizer"), "--output-dir", str(output),
-        "--source-column", "src", "--target-column", "tgt", "--max-steps", "4", "--batch-size", "8",
-        "--set", "hidden_size=16", "--set", "embedding_size=8", "--set", "attention=concat",
-        "--set", "encoder_layers=1", "--set", "decoder_layers=1", "--teacher-forcing-floor", "0.5", "--cpu",
-        "--max-target-length", "6",
-    ])
+    run = train_seq2seq_cli(
+        [
+            str(jsonl),
+            "--tokenizer",
+            str(tmp_path / "tokenizer"),
+            "--output-dir",
+            str(output),
+            "--source-column",
+            "src",
+            "--target-column",
+            "tgt",
+            "--max-steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--set",
+            "hidden_size=16",
+            "--set",
+            "embedding_size=8",
+            "--set",
+            "attention=concat",
+            "--set",
+            "encoder_layers=1",
+            "--set",
+            "decoder_layers=1",
+            "--teacher-forcing-floor",
+            "0.5",
+            "--cpu",
+            "--max-target-length",
+            "6",
+        ]
+    )
     assert run.model.config.attention == "concat" and run.metrics["train_loss"] > 0
     reloaded = AutoModelForSeq2SeqLM.from_pretrained(output)
     assert reloaded.config.vocab_size == len(tiny_tokenizer)
@@ -110,10 +156,24 @@ def test_train_seq2seq_cli_trains_saves_and_the_folder_loads(tmp_path, pairs_fil
 
 def test_train_seq2seq_evaluates_with_generation(tmp_path, tiny_tokenizer, pairs_file):
     _, tsv = pairs_file
-    run = train_seq2seq(tsv, validation_file=tsv, tokenizer=tiny_tokenizer, output_dir=tmp_path, max_steps=3,
-                        batch_size=8, config_overrides={"hidden_size": 8, "embedding_size": 8, "encoder_layers": 1,
-                                                        "decoder_layers": 1, "cell": "gru"},
-                        max_target_length=6, use_cpu=True, save=False)
+    run = train_seq2seq(
+        tsv,
+        validation_file=tsv,
+        tokenizer=tiny_tokenizer,
+        output_dir=tmp_path,
+        max_steps=3,
+        batch_size=8,
+        config_overrides={
+            "hidden_size": 8,
+            "embedding_size": 8,
+            "encoder_layers": 1,
+            "decoder_layers": 1,
+            "cell": "gru",
+        },
+        max_target_length=6,
+        use_cpu=True,
+        save=False,
+    )
     assert "eval_exact_match" in run.metrics and "eval_char_accuracy" in run.metrics
 
 
@@ -124,8 +184,9 @@ def test_save_attention_map_writes_a_png(tmp_path):
     with open(path, "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no attention"):
-        save_attention_map(Seq2SeqRNNForConditionalGeneration(toy_config(attention="none")), [4, 5],
-                           tmp_path / "none.png")
+        save_attention_map(
+            Seq2SeqRNNForConditionalGeneration(toy_config(attention="none")), [4, 5], tmp_path / "none.png"
+        )
 
 
 def test_sequence_accuracy_counts_exact_outputs():

@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
@@ -60,8 +59,9 @@ def test_training_lowers_perplexity_and_saves_a_loadable_model(tiny_tokenizer, c
 
 
 @pytest.mark.parametrize("max_grad_norm, expected_calls", [(1.0, 3), (0.0, 0)])
-def test_gradients_are_clipped_by_default(tiny_tokenizer, corpus, tmp_path, monkeypatch, max_grad_norm,
-                                           expected_calls):
+def test_gradients_are_clipped_by_default(
+    tiny_tokenizer, corpus, tmp_path, monkeypatch, max_grad_norm, expected_calls
+):
     norms = []
     original = Accelerator.clip_grad_norm_
 
@@ -107,6 +107,8 @@ def test_bad_arguments_fail_clearly(tiny_tokenizer, corpus, tmp_path):
     with pytest.raises(ValueError, match="accumulate"):
         train_tbptt(model, corpus[0], training_arguments(tmp_path, gradient_accumulation_steps=2), bptt=8)
     with pytest.raises(FileNotFoundError, match="checkpoint"):
-        train_tbptt(model, corpus[0], training_arguments(tmp_path, resume_from_checkpoint=str(tmp_path / "no")), bptt=8)
+        train_tbptt(
+            model, corpus[0], training_arguments(tmp_path, resume_from_checkpoint=str(tmp_path / "no")), bptt=8
+        )
     with pytest.raises(ValueError, match="too few"):
         train_tbptt(model, corpus[0][:5], training_arguments(tmp_path), bptt=8)  # 4 streams need 8 tokens

@@ -41,7 +41,9 @@ def test_pretrain_with_trainer_reports_perplexity(tiny_tokenizer, text_files, tm
         assert os.path.isfile(tmp_path / "lm" / name), name
     run_info = json.loads((tmp_path / "lm" / "run_info.json").read_text())
     assert run_info["hyperparameters"]["block_size"] == 16
-    assert {"name": "perplexity", "value": run.metrics["eval_perplexity"], "split": "validation"} in run_info["metrics"]
+    assert {"name": "perplexity", "value": run.metrics["eval_perplexity"], "split": "validation"} in run_info[
+        "metrics"
+    ]
 
 
 def test_auto_loop_and_bad_inputs(tiny_tokenizer, text_files, tmp_path):
@@ -55,8 +57,12 @@ def test_auto_loop_and_bad_inputs(tiny_tokenizer, text_files, tmp_path):
 
 def test_finetune_from_a_pretrained_lm_keeps_its_body(lm_dir, tokenizer_dir, nsmc_dir, tmp_path):
     # learning_rate 0: the loaded body must come out exactly as the LM saved it.
-    run = finetune(training_arguments(tmp_path / "classifier", max_steps=2, learning_rate=0.0), tokenizer_dir,
-                   model=lm_dir, dataset=nsmc_dir)
+    run = finetune(
+        training_arguments(tmp_path / "classifier", max_steps=2, learning_rate=0.0),
+        tokenizer_dir,
+        model=lm_dir,
+        dataset=nsmc_dir,
+    )
     lm_weights = load_file(os.path.join(lm_dir, "model.safetensors"))
     classifier_weights = load_file(tmp_path / "classifier" / "model.safetensors")
     body = [name for name in lm_weights if name.startswith("model.")]
@@ -69,8 +75,13 @@ def test_finetune_from_a_pretrained_lm_keeps_its_body(lm_dir, tokenizer_dir, nsm
 
 
 def test_finetune_then_evaluate_agree_and_count_every_review(tiny_tokenizer, nsmc_dir, tmp_path):
-    run = finetune(training_arguments(tmp_path / "classifier", max_steps=6), tiny_tokenizer,
-                   model=tiny_lstm_config(tiny_tokenizer), dataset=nsmc_dir, dataset_name="e9t/nsmc")
+    run = finetune(
+        training_arguments(tmp_path / "classifier", max_steps=6),
+        tiny_tokenizer,
+        model=tiny_lstm_config(tiny_tokenizer),
+        dataset=nsmc_dir,
+        dataset_name="e9t/nsmc",
+    )
     test_file = os.path.join(nsmc_dir, "ratings_test.txt")
     metrics = evaluate_model(str(tmp_path / "classifier"), test_file)
     assert metrics["n"] == 62  # the empty review included
@@ -92,9 +103,12 @@ def test_finetune_then_evaluate_agree_and_count_every_review(tiny_tokenizer, nsm
 def test_trainer_resume_from_checkpoint_reproduces_the_run(tiny_tokenizer, nsmc_dir, tmp_path):
     def run(output_dir, resume=None):
         return finetune(
-            training_arguments(output_dir, max_steps=6, save_strategy="steps", save_steps=3,
-                               resume_from_checkpoint=resume),
-            tiny_tokenizer, model=tiny_lstm_config(tiny_tokenizer, output_dropout=0.2), dataset=nsmc_dir,
+            training_arguments(
+                output_dir, max_steps=6, save_strategy="steps", save_steps=3, resume_from_checkpoint=resume
+            ),
+            tiny_tokenizer,
+            model=tiny_lstm_config(tiny_tokenizer, output_dropout=0.2),
+            dataset=nsmc_dir,
         )
 
     uninterrupted = run(tmp_path / "a")
@@ -109,8 +123,12 @@ def test_trainer_resume_from_checkpoint_reproduces_the_run(tiny_tokenizer, nsmc_
 def weight_averaging_run(tiny_tokenizer, nsmc_dir, output_dir, weight_averaging, resume=None):
     # 200 training reviews in batches of 4: 50 steps an epoch, so 0.04 epochs is the last 2 steps.
     return finetune(
-        training_arguments(output_dir, max_steps=5, save_strategy="steps", save_steps=1, resume_from_checkpoint=resume),
-        tiny_tokenizer, model=tiny_lstm_config(tiny_tokenizer, output_dropout=0.2), dataset=nsmc_dir,
+        training_arguments(
+            output_dir, max_steps=5, save_strategy="steps", save_steps=1, resume_from_checkpoint=resume
+        ),
+        tiny_tokenizer,
+        model=tiny_lstm_config(tiny_tokenizer, output_dropout=0.2),
+        dataset=nsmc_dir,
         weight_averaging=weight_averaging,
     )
 
@@ -131,7 +149,8 @@ def test_weight_averaging_keeps_the_mean_of_the_last_steps_weights(tiny_tokenize
     run_info = json.loads((tmp_path / "run_info.json").read_text())
     assert {entry["name"] for entry in run_info["metrics"]} == {"accuracy", "loss"}
     assert {entry["name"]: entry["value"] for entry in run_info["last_step_metrics"]}["accuracy"] == (
-        run.metrics["eval_last_step_accuracy"])
+        run.metrics["eval_last_step_accuracy"]
+    )
     assert run_info["hyperparameters"]["weight_averaging"] == 0.04
     with pytest.raises(ValueError, match="weight_averaging must be a number of epochs >= 0"):
         weight_averaging_run(tiny_tokenizer, nsmc_dir, tmp_path / "bad", weight_averaging=-1)
@@ -165,8 +184,13 @@ def test_token_classification_aligns_labels_to_first_subtokens(tiny_tokenizer, t
         assert [label for label in example["labels"] if label != -100] == sentence_tags
         assert len(example["labels"]) == len(example["input_ids"])
 
-    run = finetune(training_arguments(tmp_path / "tagger", max_steps=4), tiny_tokenizer,
-                   model=tiny_lstm_config(tiny_tokenizer), dataset=dataset, task="token-classification")
+    run = finetune(
+        training_arguments(tmp_path / "tagger", max_steps=4),
+        tiny_tokenizer,
+        model=tiny_lstm_config(tiny_tokenizer),
+        dataset=dataset,
+        task="token-classification",
+    )
     assert run.model.config.id2label == {0: "O", 1: "END"}
     assert run.metrics["eval_n_tokens"] == sum(len(sentence) for sentence in dataset["test"]["tokens"])
     assert 0.0 <= run.metrics["eval_accuracy"] <= 1.0
@@ -192,8 +216,13 @@ def test_evaluate_refuses_a_file_that_does_not_fit_the_model(lm_dir, nsmc_dir, t
 def untrained_classifier(directory, tokenizer, documents, seed, **config_overrides):
     """A tiny random classifier saved with its tokenizer, its head set to call half of `documents` positive."""
     torch.manual_seed(seed)
-    config = tiny_lstm_config(tokenizer, num_labels=2, id2label={0: "negative", 1: "positive"},
-                              label2id={"negative": 0, "positive": 1}, **config_overrides)
+    config = tiny_lstm_config(
+        tokenizer,
+        num_labels=2,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+        **config_overrides,
+    )
     model = AutoModelForSequenceClassification.from_config(config).eval()
     with torch.no_grad():
         margins = torch.cat([model(torch.tensor([tokenizer(document)["input_ids"]])).logits for document in documents])
@@ -211,8 +240,9 @@ def test_an_ensemble_averages_its_members_class_probabilities(tiny_tokenizer, ns
         rows = [line.split("\t") for line in handle.read().splitlines()[1:]]
     documents = [document for _, document, _ in rows]
     forward_dir = untrained_classifier(tmp_path / "forward", tiny_tokenizer, documents, seed=0)
-    backward_dir = untrained_classifier(tmp_path / "backward", tiny_tokenizer, documents, seed=1,
-                                        reading_direction="backward")
+    backward_dir = untrained_classifier(
+        tmp_path / "backward", tiny_tokenizer, documents, seed=1, reading_direction="backward"
+    )
 
     result = evaluate_ensemble([forward_dir, backward_dir], test_file)
 
@@ -220,10 +250,16 @@ def test_an_ensemble_averages_its_members_class_probabilities(tiny_tokenizer, ns
     for model_dir in (forward_dir, backward_dir):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
         with torch.no_grad():
-            probabilities.append(torch.cat([
-                model(torch.tensor([tiny_tokenizer(document, truncation=True, max_length=128)["input_ids"]])).logits
-                for _, document, _ in rows
-            ]).softmax(-1))
+            probabilities.append(
+                torch.cat(
+                    [
+                        model(
+                            torch.tensor([tiny_tokenizer(document, truncation=True, max_length=128)["input_ids"]])
+                        ).logits
+                        for _, document, _ in rows
+                    ]
+                ).softmax(-1)
+            )
     labels = torch.tensor([int(label) for _, _, label in rows])
     # The members disagree on some reviews, so averaging is not the same as taking either one.
     assert (probabilities[0].argmax(-1) != probabilities[1].argmax(-1)).any()
@@ -242,8 +278,7 @@ def character_level_copy(tokenizer, dropout):
     return sampling_tokenizer
 
 
-def test_subword_samples_average_the_probabilities_over_segmentations(tiny_tokenizer, nsmc_dir, tmp_path,
-                                                                       monkeypatch):
+def test_subword_samples_average_the_probabilities_over_segmentations(tiny_tokenizer, nsmc_dir, tmp_path, monkeypatch):
     from hf_seq.training.evaluate import _class_probabilities, _evaluation_arguments
 
     test_file = os.path.join(nsmc_dir, "ratings_test.txt")
@@ -251,46 +286,62 @@ def test_subword_samples_average_the_probabilities_over_segmentations(tiny_token
         rows = [line.split("\t") for line in handle.read().splitlines()[1:]]
     documents = [document for _, document, _ in rows]
     labels = torch.tensor([int(label) for _, _, label in rows])
-    model_dirs = [untrained_classifier(tmp_path / f"member{seed}", tiny_tokenizer, documents, seed=seed)
-                  for seed in (0, 1)]
+    model_dirs = [
+        untrained_classifier(tmp_path / f"member{seed}", tiny_tokenizer, documents, seed=seed) for seed in (0, 1)
+    ]
     characters = character_level_copy(tiny_tokenizer, None)
     assert characters("재밌는 영화")["input_ids"] != tiny_tokenizer("재밌는 영화")["input_ids"]
 
     def probabilities(model_dir, tokenizer):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
         with torch.no_grad():
-            return torch.cat([
-                model(torch.tensor([tokenizer(document or "", truncation=True, max_length=128)["input_ids"]
-                                    or [tokenizer.unk_token_id]])).logits
-                for document in documents
-            ]).softmax(-1)
+            return torch.cat(
+                [
+                    model(
+                        torch.tensor(
+                            [
+                                tokenizer(document or "", truncation=True, max_length=128)["input_ids"]
+                                or [tokenizer.unk_token_id]
+                            ]
+                        )
+                    ).logits
+                    for document in documents
+                ]
+            ).softmax(-1)
 
     # Two samples, both the character-level segmentation: it weighs twice as much as the exact one.
     monkeypatch.setattr("hf_seq.training.evaluate.with_bpe_dropout", character_level_copy)
-    expected = [(probabilities(model_dir, tiny_tokenizer) + 2 * probabilities(model_dir, characters)) / 3
-                for model_dir in model_dirs]
+    expected = [
+        (probabilities(model_dir, tiny_tokenizer) + 2 * probabilities(model_dir, characters)) / 3
+        for model_dir in model_dirs
+    ]
     assert (expected[0].argmax(-1) != probabilities(model_dirs[0], tiny_tokenizer).argmax(-1)).any()
     with _evaluation_arguments(None) as evaluation_arguments:
         averaged, _ = _class_probabilities(model_dirs[0], test_file, evaluation_arguments, 128, subword_samples=2)
     torch.testing.assert_close(averaged, expected[0])
     result = evaluate_model(model_dirs[0], test_file, subword_samples=2)
-    assert result == {"accuracy": pytest.approx((expected[0].argmax(-1) == labels).double().mean().item()),
-                      "n": 62, "subword_samples": 2}
+    assert result == {
+        "accuracy": pytest.approx((expected[0].argmax(-1) == labels).double().mean().item()),
+        "n": 62,
+        "subword_samples": 2,
+    }
     ensemble = evaluate_ensemble(model_dirs, test_file, subword_samples=2)
     assert ensemble["accuracy"] == pytest.approx(((expected[0] + expected[1]).argmax(-1) == labels).double().mean())
     assert ensemble["members"][0]["accuracy"] == pytest.approx(result["accuracy"])
 
 
-def test_subword_samples_draw_fresh_segmentations_and_refuse_what_they_cannot_do(tiny_tokenizer, nsmc_dir, lm_dir,
-                                                                                  tmp_path):
+def test_subword_samples_draw_fresh_segmentations_and_refuse_what_they_cannot_do(
+    tiny_tokenizer, nsmc_dir, lm_dir, tmp_path
+):
     from hf_seq.training.finetune import encode_for_sequence_classification, with_bpe_dropout
 
     test_file = os.path.join(nsmc_dir, "ratings_test.txt")
     dataset = load_nsmc(nsmc_dir)["test"]
     sampling_tokenizer = with_bpe_dropout(tiny_tokenizer, 0.5)
     # Uncached: every call segments anew (a cached map would return the first call's segmentation again).
-    first, second = (encode_for_sequence_classification(dataset, sampling_tokenizer, cache=False)["input_ids"]
-                     for _ in range(2))
+    first, second = (
+        encode_for_sequence_classification(dataset, sampling_tokenizer, cache=False)["input_ids"] for _ in range(2)
+    )
     assert first != second
     model_dir = untrained_classifier(tmp_path / "classifier", tiny_tokenizer, dataset["document"], seed=0)
     result = evaluate_model(model_dir, test_file, subword_samples=3, subword_dropout=0.5)
@@ -343,8 +394,15 @@ def test_a_backward_lm_learns_text_from_its_end_and_writes_what_comes_before(tin
     corpus.write_text((review + "\n") * 200, encoding="utf-8")
     lm_dir = tmp_path / "backward-lm"
     config = tiny_lstm_config(tiny_tokenizer, hidden_size=32, initializer="xavier", reading_direction="backward")
-    pretrain(training_arguments(lm_dir, max_steps=150, learning_rate=3e-2), str(corpus), tiny_tokenizer,
-             model=config, loop=loop, bptt=12, block_size=12)
+    pretrain(
+        training_arguments(lm_dir, max_steps=150, learning_rate=3e-2),
+        str(corpus),
+        tiny_tokenizer,
+        model=config,
+        loop=loop,
+        bptt=12,
+        block_size=12,
+    )
     assert generate_text(str(lm_dir), ["영화"], max_new_tokens=20, do_sample=False) == [review]
     # Scored in its own reading order the review is easy; the same weights reading forward find it hard.
     backward_perplexity = evaluate_model(str(lm_dir), str(corpus), block_size=12, bptt=12)["perplexity"]
@@ -359,29 +417,57 @@ def test_a_backward_lm_learns_text_from_its_end_and_writes_what_comes_before(tin
 
 @pytest.mark.parametrize("loop", ["tbptt", "trainer"])
 def test_pretrain_on_a_streamed_corpus(tiny_tokenizer, text_files, tmp_path, loop):
-    run = pretrain(training_arguments(tmp_path / "lm", max_steps=3), text_files[0], tiny_tokenizer,
-                   model=tiny_lstm_config(tiny_tokenizer), loop=loop, bptt=8, block_size=16, streaming=True)
+    run = pretrain(
+        training_arguments(tmp_path / "lm", max_steps=3),
+        text_files[0],
+        tiny_tokenizer,
+        model=tiny_lstm_config(tiny_tokenizer),
+        loop=loop,
+        bptt=8,
+        block_size=16,
+        streaming=True,
+    )
     assert run.metrics["train_loss"] > 0
     if loop == "trainer":
         assert json.loads((tmp_path / "lm" / "trainer_state.json").read_text())["global_step"] == 3
     else:
         assert run.metrics["global_step"] == 3
     with pytest.raises(ValueError, match="max_steps"):
-        pretrain(training_arguments(tmp_path / "lm2"), text_files[0], tiny_tokenizer,
-                 model=tiny_lstm_config(tiny_tokenizer), loop="tbptt", streaming=True)
+        pretrain(
+            training_arguments(tmp_path / "lm2"),
+            text_files[0],
+            tiny_tokenizer,
+            model=tiny_lstm_config(tiny_tokenizer),
+            loop="tbptt",
+            streaming=True,
+        )
 
 
 def test_a_transformer_pretrains_on_blocks_and_refuses_tbptt(tiny_tokenizer, text_files, tmp_path):
     tiny = "hidden_size=16,num_hidden_layers=1,num_attention_heads=2,max_position_embeddings=32"
-    run = pretrain(training_arguments(tmp_path / "lm", max_steps=2), text_files[0], tiny_tokenizer,
-                   validation_file=text_files[1], model_type="transformer", config_overrides=tiny, block_size=16)
+    run = pretrain(
+        training_arguments(tmp_path / "lm", max_steps=2),
+        text_files[0],
+        tiny_tokenizer,
+        validation_file=text_files[1],
+        model_type="transformer",
+        config_overrides=tiny,
+        block_size=16,
+    )
     assert run.model.config.model_type == "hf_seq_transformer_lm"  # loop="auto" chose Trainer on blocks
     assert os.path.isfile(tmp_path / "lm" / "trainer_state.json")
     assert evaluate_model(str(tmp_path / "lm"), text_files[1], block_size=16)["perplexity"] == pytest.approx(
-        run.metrics["eval_perplexity"], rel=1e-4)
+        run.metrics["eval_perplexity"], rel=1e-4
+    )
     with pytest.raises(ValueError, match="recurrent"):
-        pretrain(training_arguments(tmp_path / "lm2", max_steps=2), text_files[0], tiny_tokenizer,
-                 model_type="transformer", config_overrides=tiny, loop="tbptt")
+        pretrain(
+            training_arguments(tmp_path / "lm2", max_steps=2),
+            text_files[0],
+            tiny_tokenizer,
+            model_type="transformer",
+            config_overrides=tiny,
+            loop="tbptt",
+        )
 
 
 def test_subword_dropout_resegments_each_read_and_leaves_the_tokenizer_exact(tiny_tokenizer, nsmc_dir):
@@ -396,7 +482,8 @@ def test_subword_dropout_resegments_each_read_and_leaves_the_tokenizer_exact(tin
     assert len(segmentations) > 1 and any(list(ids) != exact_ids for ids in segmentations)
     for ids in segmentations:  # another segmentation of the same text, not another text
         assert tiny_tokenizer.decode(list(ids), skip_special_tokens=True) == tiny_tokenizer.decode(
-            exact_ids, skip_special_tokens=True)
+            exact_ids, skip_special_tokens=True
+        )
     assert dataset[index]["labels"] == train["label"][index]
     # The caller's tokenizer (saved with the model, used at test time) still segments exactly.
     assert tiny_tokenizer.backend_tokenizer.model.dropout is None
@@ -406,8 +493,13 @@ def test_subword_dropout_resegments_each_read_and_leaves_the_tokenizer_exact(tin
 
 
 def test_finetune_with_subword_dropout_records_it(tiny_tokenizer, nsmc_dir, tmp_path):
-    run = finetune(training_arguments(tmp_path / "classifier", max_steps=4), tiny_tokenizer,
-                   model=tiny_lstm_config(tiny_tokenizer), dataset=nsmc_dir, subword_dropout=0.1)
+    run = finetune(
+        training_arguments(tmp_path / "classifier", max_steps=4),
+        tiny_tokenizer,
+        model=tiny_lstm_config(tiny_tokenizer),
+        dataset=nsmc_dir,
+        subword_dropout=0.1,
+    )
     assert run.metrics["eval_n"] == 62
     run_info = json.loads((tmp_path / "classifier" / "run_info.json").read_text())
     assert run_info["hyperparameters"]["subword_dropout"] == 0.1
@@ -428,18 +520,34 @@ def test_subword_dropout_bad_inputs(tiny_tokenizer, nsmc_dir, tmp_path):
     with pytest.raises(ValueError, match="no column 'text'"):
         SubwordDropoutDataset(train, tiny_tokenizer, dropout=0.1, text_column="text")
     with pytest.raises(ValueError, match="sequence classification only"):
-        finetune(training_arguments(tmp_path / "tagger", max_steps=1), tiny_tokenizer,
-                 model=tiny_lstm_config(tiny_tokenizer), dataset=nsmc_dir, task="token-classification",
-                 subword_dropout=0.1)
+        finetune(
+            training_arguments(tmp_path / "tagger", max_steps=1),
+            tiny_tokenizer,
+            model=tiny_lstm_config(tiny_tokenizer),
+            dataset=nsmc_dir,
+            task="token-classification",
+            subword_dropout=0.1,
+        )
 
 
 def test_layerwise_parameter_groups_give_each_layer_its_rate():
     from hf_seq.training.finetune import layerwise_parameter_groups
 
-    lstm = AutoModelForSequenceClassification.from_config(hf_seq.LSTMConfig(
-        vocab_size=50, embedding_size=8, hidden_size=8, num_hidden_layers=2, bidirectional=True, num_labels=2))
-    transformer = AutoModelForSequenceClassification.from_config(hf_seq.TransformerLMConfig(
-        vocab_size=50, hidden_size=8, num_attention_heads=2, num_hidden_layers=2, intermediate_size=16, num_labels=2))
+    lstm = AutoModelForSequenceClassification.from_config(
+        hf_seq.LSTMConfig(
+            vocab_size=50, embedding_size=8, hidden_size=8, num_hidden_layers=2, bidirectional=True, num_labels=2
+        )
+    )
+    transformer = AutoModelForSequenceClassification.from_config(
+        hf_seq.TransformerLMConfig(
+            vocab_size=50,
+            hidden_size=8,
+            num_attention_heads=2,
+            num_hidden_layers=2,
+            intermediate_size=16,
+            num_labels=2,
+        )
+    )
     for model in (lstm, transformer):
         decay_names = {name for name, _ in model.named_parameters() if name.endswith("weight")}
         groups = layerwise_parameter_groups(model, 1.0, 0.5, 0.01, decay_names)
@@ -449,11 +557,22 @@ def test_layerwise_parameter_groups_give_each_layer_its_rate():
         assert len(rate_of) == len(parameters)  # every parameter in exactly one group
         expected = {"model.embed_tokens.weight": 0.125, "classifier.weight": 1.0, "classifier.bias": 1.0}
         if model is lstm:
-            expected.update({"model.rnn.weight_ih_l0": 0.25, "model.rnn.weight_hh_l0_reverse": 0.25,
-                             "model.rnn.weight_ih_l1_reverse": 0.5, "model.rnn.bias_hh_l1": 0.5})
+            expected.update(
+                {
+                    "model.rnn.weight_ih_l0": 0.25,
+                    "model.rnn.weight_hh_l0_reverse": 0.25,
+                    "model.rnn.weight_ih_l1_reverse": 0.5,
+                    "model.rnn.bias_hh_l1": 0.5,
+                }
+            )
         else:
-            expected.update({"model.layers.0.mlp.up_proj.weight": 0.25, "model.layers.1.self_attn.o_proj.bias": 0.5,
-                             "model.norm.weight": 1.0})
+            expected.update(
+                {
+                    "model.layers.0.mlp.up_proj.weight": 0.25,
+                    "model.layers.1.self_attn.o_proj.bias": 0.5,
+                    "model.norm.weight": 1.0,
+                }
+            )
         for name, rate in expected.items():
             assert rate_of[id(parameters[name])] == rate, name
             assert decay_of[id(parameters[name])] == (0.01 if name in decay_names else 0.0), name
@@ -464,8 +583,9 @@ def test_gradual_unfreezing_schedule_goes_top_down_and_ends_fully_trainable():
 
     from hf_seq.training.finetune import GradualUnfreezingCallback
 
-    model = AutoModelForSequenceClassification.from_config(hf_seq.LSTMConfig(
-        vocab_size=50, embedding_size=8, hidden_size=8, num_hidden_layers=2, num_labels=2))
+    model = AutoModelForSequenceClassification.from_config(
+        hf_seq.LSTMConfig(vocab_size=50, embedding_size=8, hidden_size=8, num_hidden_layers=2, num_labels=2)
+    )
     callback = GradualUnfreezingCallback(model, epochs_per_group=0.5)
     # 8 batches, 2 per optimizer step: 4 steps an epoch, a new group every 2 steps.
     callback.on_train_begin(SimpleNamespace(gradient_accumulation_steps=2), None, None, train_dataloader=[None] * 8)
@@ -492,30 +612,52 @@ def test_finetune_with_gradual_unfreezing_trains_only_what_is_unfrozen(lm_dir, t
     embeddings, recurrent = "model.embed_tokens.weight", "model.rnn.weight_hh_l0"
     # One layer group per step: the head trains from step 0, the LSTM layer from step 1, the embeddings would join
     # at step 2, which a 2-step run never reaches.
-    run = finetune(training_arguments(tmp_path / "stepwise", max_steps=2), tokenizer_dir, model=lm_dir,
-                   dataset=nsmc_dir, gradual_unfreezing=1e-6)
+    run = finetune(
+        training_arguments(tmp_path / "stepwise", max_steps=2),
+        tokenizer_dir,
+        model=lm_dir,
+        dataset=nsmc_dir,
+        gradual_unfreezing=1e-6,
+    )
     weights = load_file(tmp_path / "stepwise" / "model.safetensors")
     torch.testing.assert_close(weights[embeddings], lm_weights[embeddings], atol=0, rtol=0)
     assert not torch.allclose(weights[recurrent], lm_weights[recurrent], atol=1e-6, rtol=0)
     assert all(parameter.requires_grad for parameter in run.model.parameters())
-    assert json.loads((tmp_path / "stepwise" / "run_info.json").read_text())["hyperparameters"][
-        "gradual_unfreezing"] == 1e-6
+    assert (
+        json.loads((tmp_path / "stepwise" / "run_info.json").read_text())["hyperparameters"]["gradual_unfreezing"]
+        == 1e-6
+    )
 
     # A group every 100 epochs: in 2 steps only the head trains and the whole pretrained body stays as it was.
-    finetune(training_arguments(tmp_path / "head_only", max_steps=2), tokenizer_dir, model=lm_dir,
-             dataset=nsmc_dir, gradual_unfreezing=100)
+    finetune(
+        training_arguments(tmp_path / "head_only", max_steps=2),
+        tokenizer_dir,
+        model=lm_dir,
+        dataset=nsmc_dir,
+        gradual_unfreezing=100,
+    )
     weights = load_file(tmp_path / "head_only" / "model.safetensors")
     for name in (embeddings, recurrent, "model.rnn.weight_ih_l0"):
         torch.testing.assert_close(weights[name], lm_weights[name], atol=0, rtol=0)
     with pytest.raises(ValueError, match="gradual_unfreezing must be a number of epochs >= 0"):
-        finetune(training_arguments(tmp_path / "bad", max_steps=1), tokenizer_dir, model=lm_dir,
-                 dataset=nsmc_dir, gradual_unfreezing=-1)
+        finetune(
+            training_arguments(tmp_path / "bad", max_steps=1),
+            tokenizer_dir,
+            model=lm_dir,
+            dataset=nsmc_dir,
+            gradual_unfreezing=-1,
+        )
 
 
 def test_finetune_with_layerwise_lr_decay_keeps_the_lower_layers(lm_dir, tokenizer_dir, nsmc_dir, tmp_path):
     # A vanishing decay: the embeddings (lowest) barely move while the new head trains at the full rate.
-    finetune(training_arguments(tmp_path / "classifier", max_steps=3), tokenizer_dir, model=lm_dir,
-             dataset=nsmc_dir, layerwise_lr_decay=1e-4)
+    finetune(
+        training_arguments(tmp_path / "classifier", max_steps=3),
+        tokenizer_dir,
+        model=lm_dir,
+        dataset=nsmc_dir,
+        layerwise_lr_decay=1e-4,
+    )
     lm_weights = load_file(os.path.join(lm_dir, "model.safetensors"))
     classifier_weights = load_file(tmp_path / "classifier" / "model.safetensors")
     embeddings = "model.embed_tokens.weight"
@@ -528,5 +670,10 @@ def test_finetune_with_layerwise_lr_decay_keeps_the_lower_layers(lm_dir, tokeniz
     plain_weights = load_file(tmp_path / "plain" / "model.safetensors")
     assert not torch.allclose(plain_weights[embeddings], lm_weights[embeddings], atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match=r"layerwise_lr_decay must be in \(0, 1\]"):
-        finetune(training_arguments(tmp_path / "bad", max_steps=1), tokenizer_dir, model=lm_dir,
-                 dataset=nsmc_dir, layerwise_lr_decay=0.0)
+        finetune(
+            training_arguments(tmp_path / "bad", max_steps=1),
+            tokenizer_dir,
+            model=lm_dir,
+            dataset=nsmc_dir,
+            layerwise_lr_decay=0.0,
+        )

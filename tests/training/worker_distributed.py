@@ -13,6 +13,7 @@ import sys
 
 import torch
 
+
 torch.set_num_threads(1)
 
 import torch.distributed as dist  # noqa: E402
@@ -36,8 +37,9 @@ common = {"ddp_timeout": 120, "ddp_find_unused_parameters": False}
 
 classifier_dir = os.path.join(output_dir, "classifier")
 classifier = finetune(
-    training_arguments(classifier_dir, max_steps=5, per_device_train_batch_size=8, save_strategy="steps",
-                       save_steps=2, **common),
+    training_arguments(
+        classifier_dir, max_steps=5, per_device_train_batch_size=8, save_strategy="steps", save_steps=2, **common
+    ),
     tokenizer,
     model=tiny_lstm_config(tokenizer),
     dataset=nsmc_dir,

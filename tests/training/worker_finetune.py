@@ -20,6 +20,7 @@ from hf_seq.training import finetune
 from hf_seq.training.finetune import WeightAveragingCallback
 from tests.training.helpers import tiny_lstm_config, training_arguments
 
+
 MAX_STEPS = 6
 # 200 training reviews in batches of 4 make 50 steps an epoch: 0.08 epochs are the last 4 steps (3 to 6).
 WEIGHT_AVERAGING_EPOCHS = 0.08
@@ -29,14 +30,25 @@ def run(tokenizer_dir, nsmc_dir, output_dir, resume=False):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    args = training_arguments(output_dir, max_steps=MAX_STEPS, save_strategy="steps", save_steps=1,
-                              resume_from_checkpoint="latest" if resume else None)
-    return finetune(args, tokenizer, model=tiny_lstm_config(tokenizer, output_dropout=0.2), dataset=nsmc_dir,
-                    weight_averaging=WEIGHT_AVERAGING_EPOCHS)
+    args = training_arguments(
+        output_dir,
+        max_steps=MAX_STEPS,
+        save_strategy="steps",
+        save_steps=1,
+        resume_from_checkpoint="latest" if resume else None,
+    )
+    return finetune(
+        args,
+        tokenizer,
+        model=tiny_lstm_config(tokenizer, output_dropout=0.2),
+        dataset=nsmc_dir,
+        weight_averaging=WEIGHT_AVERAGING_EPOCHS,
+    )
 
 
 def die_while_saving(step, where):
     """Make this process SIGKILL itself at `where` in the saving of checkpoint-`step` (nothing after it runs)."""
+
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -9,13 +9,16 @@ import time
 
 import torch
 
+
 torch.set_num_threads(1)
 
-import hf_seq  # noqa: E402
-from hf_seq.training import train_tbptt  # noqa: E402
-from hf_seq.data import corpus_token_ids, load_text_files, tokenize_corpus  # noqa: E402
-from tests.training.helpers import tiny_lstm_config, training_arguments  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
+
+import hf_seq  # noqa: E402
+from hf_seq.data import corpus_token_ids, load_text_files, tokenize_corpus  # noqa: E402
+from hf_seq.training import train_tbptt  # noqa: E402
+from tests.training.helpers import tiny_lstm_config, training_arguments  # noqa: E402
+
 
 tokenizer_dir, train_file, output_dir = sys.argv[1:4]
 tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)

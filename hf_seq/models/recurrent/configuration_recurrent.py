@@ -12,6 +12,7 @@ the config and when it is saved.
 from huggingface_hub.dataclasses import as_validated_field, strict
 from transformers import PretrainedConfig
 
+
 INITIALIZERS = ("uniform", "xavier", "kaiming", "orthogonal")
 POOLINGS = ("last", "mean", "max", "concat")
 NONLINEARITIES = ("tanh", "relu")

@@ -28,7 +28,7 @@ from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.generic import merge_with_config_defaults
 
-from .cache_recurrent import RecurrentCache, accepts_cache_aliases, cache_of, cache_keyword
+from .cache_recurrent import RecurrentCache, accepts_cache_aliases, cache_keyword, cache_of
 from .configuration_recurrent import GRUConfig, LSTMConfig, RecurrentConfig, RNNConfig
 
 
@@ -103,7 +103,9 @@ def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_leng
         raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
     if input_ids is not None:
         if input_ids.dim() != 2:
-            raise ValueError(f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}")
+            raise ValueError(
+                f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}"
+            )
         # The range check reads the ids back from the device: done on a call's first step (no cache yet), where a
         # wrong tokenizer shows, not on every decode step, and never while compiling (it would break the graph).
         if input_ids.numel() and past_length == 0 and not torch.compiler.is_compiling():
@@ -365,7 +367,9 @@ class RecurrentModel(RecurrentPreTrainedModel):
             if packed is None:
                 layer_outputs.append(layer_data)
             else:
-                layer_packed = PackedSequence(layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+                layer_packed = PackedSequence(
+                    layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+                )
                 layer_outputs.append(_unpack_to_token_positions(layer_packed, gather_index, attention_mask))
 
         final_state = (torch.cat(final_hidden), torch.cat(final_cell)) if is_lstm else torch.cat(final_hidden)
@@ -388,8 +392,10 @@ class RecurrentModel(RecurrentPreTrainedModel):
             for name, parameter in self.rnn.named_parameters()
             if name.endswith(suffix) or name.endswith(f"{suffix}_reverse")
         }
-        inputs = layer_data if packed is None else PackedSequence(
-            layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+        inputs = (
+            layer_data
+            if packed is None
+            else PackedSequence(layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
         )
         outputs, final_state = functional_call(one_layer, weights, (inputs, state if len(state) > 1 else state[0]))
         outputs = outputs if packed is None else outputs.data
@@ -569,7 +575,9 @@ class RecurrentForSequenceClassification(RecurrentClassifierBase):
         r"""
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class indices (or floats for regression).
         """
-        last_hidden_state, reading_mask, hidden_states = self._encode(input_ids, attention_mask, inputs_embeds, **kwargs)
+        last_hidden_state, reading_mask, hidden_states = self._encode(
+            input_ids, attention_mask, inputs_embeds, **kwargs
+        )
         pooled = _pool(last_hidden_state, reading_mask, self.config.pooling, self.config.bidirectional)
         logits = self.classifier(pooled)
 
@@ -595,7 +603,9 @@ class RecurrentForTokenClassification(RecurrentClassifierBase):
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*): a class per position;
             -100 (e.g. on padding) is ignored.
         """
-        last_hidden_state, reading_mask, hidden_states = self._encode(input_ids, attention_mask, inputs_embeds, **kwargs)
+        last_hidden_state, reading_mask, hidden_states = self._encode(
+            input_ids, attention_mask, inputs_embeds, **kwargs
+        )
         if self.config.reading_direction == "backward":  # back to the tokens' own positions, where the labels are
             last_hidden_state = _reverse_real_tokens(last_hidden_state, reading_mask)
         logits = self.classifier(last_hidden_state)

@@ -22,6 +22,7 @@ from transformers.cache_utils import Cache, LinearAttentionCacheLayerMixin
 from transformers.generation.utils import ALL_CACHE_NAMES
 from transformers.utils import logging
 
+
 logger = logging.get_logger(__name__)
 
 # The name under which the installed transformers passes the cache to `forward` and reads it from the outputs.

@@ -13,6 +13,7 @@ run at construction, before a model is built from the config and when it is save
 from huggingface_hub.dataclasses import as_validated_field, strict
 from transformers import PretrainedConfig
 
+
 CELLS = ("lstm", "gru")
 ATTENTIONS = ("none", "dot", "general", "concat")
 BRIDGES = ("linear", "zeros")

@@ -35,6 +35,7 @@ from transformers.utils import TransformersKwargs, can_return_tuple
 from .cache_seq2seq_rnn import Seq2SeqRNNCache, accepts_cache_aliases, cache_keyword
 from .configuration_seq2seq_rnn import Seq2SeqRNNConfig
 
+
 RNN_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -91,7 +92,6 @@ def _reject_unknown_kwargs(model_class, kwargs):
         raise TypeError(f"{model_class.__name__}.forward() got unexpected keyword arguments: {', '.join(unknown)}")
 
 
-
 # Copied from hf_seq.models.recurrent.modeling_recurrent._packed_real_tokens
 def _packed_real_tokens(inputs, attention_mask):
     """The real tokens of each row moved to the front (keeping their order) and packed, wherever the padding is.
@@ -108,7 +108,6 @@ def _packed_real_tokens(inputs, attention_mask):
     return packed, gather_index
 
 
-
 # Copied from hf_seq.models.recurrent.modeling_recurrent._unpack_to_token_positions
 def _unpack_to_token_positions(packed_outputs, gather_index, attention_mask):
     """Undo `_packed_real_tokens` on a layer's outputs: each output back at its token's position, 0 on padding."""
@@ -116,7 +115,6 @@ def _unpack_to_token_positions(packed_outputs, gather_index, attention_mask):
     compact, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=mask.shape[1])
     outputs = torch.zeros_like(compact).scatter(1, gather_index.expand_as(compact), compact)
     return outputs * mask.unsqueeze(-1).to(outputs.dtype)
-
 
 
 def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
@@ -180,6 +178,7 @@ class Seq2SeqRNNPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, (nn.LSTM, nn.GRU)):
             self._init_recurrent_weights(module, scheme)
+
     def _init_attention_score(self, linear):
         """Score maps at U(-0.1, 0.1) give every source position a score near 0: the weights start uniform, their
         gradients are tiny, and the decoder learns to do without the source. So `general` starts as `dot` (W_a = I
@@ -213,7 +212,6 @@ class Seq2SeqRNNPreTrainedModel(PreTrainedModel):
                     init.orthogonal_(gate)
             else:
                 init.xavier_uniform_(param)
-
 
 
 class Seq2SeqRNNEncoder(nn.Module):
@@ -426,7 +424,13 @@ class Seq2SeqRNNDecoder(nn.Module):
         step_by_step = target_length == 1 or config.input_feeding or scheduled_sampling or attention_mask is not None
         if step_by_step:
             top_outputs, attentional, weights, state, input_feed = self._run_step_by_step(
-                embeds, state, input_feed, keys, values, encoder_attention_mask, attention_mask,
+                embeds,
+                state,
+                input_feed,
+                keys,
+                values,
+                encoder_attention_mask,
+                attention_mask,
                 logits_of if scheduled_sampling else None,
             )
         else:
@@ -615,8 +619,17 @@ class Seq2SeqRNNModel(Seq2SeqRNNPreTrainedModel):
         cache (`Seq2SeqRNNCache`, *optional*): the decoder state after the target tokens already seen.
         """
         outputs = self._encode_and_decode(
-            input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs, cache,
-            inputs_embeds, decoder_inputs_embeds, use_cache, logits_of=None, **kwargs,
+            input_ids,
+            attention_mask,
+            decoder_input_ids,
+            decoder_attention_mask,
+            encoder_outputs,
+            cache,
+            inputs_embeds,
+            decoder_inputs_embeds,
+            use_cache,
+            logits_of=None,
+            **kwargs,
         )
         encoder_outputs, decoder_outputs = outputs
         return Seq2SeqModelOutput(
@@ -629,8 +642,18 @@ class Seq2SeqRNNModel(Seq2SeqRNNPreTrainedModel):
         )
 
     def _encode_and_decode(
-        self, input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs, cache,
-        inputs_embeds, decoder_inputs_embeds, use_cache, logits_of, **kwargs,
+        self,
+        input_ids,
+        attention_mask,
+        decoder_input_ids,
+        decoder_attention_mask,
+        encoder_outputs,
+        cache,
+        inputs_embeds,
+        decoder_inputs_embeds,
+        use_cache,
+        logits_of,
+        **kwargs,
     ) -> tuple[Seq2SeqRNNEncoderOutput, Seq2SeqRNNDecoderOutput]:
         """The encoder (unless its outputs are given), then the decoder: what the model and its LM head share."""
         _reject_unknown_kwargs(type(self), kwargs)
@@ -639,11 +662,16 @@ class Seq2SeqRNNModel(Seq2SeqRNNPreTrainedModel):
         output_hidden_states = kwargs.get("output_hidden_states") or self.config.output_hidden_states
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
-                input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                output_hidden_states=output_hidden_states, return_dict=True,
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
             )
         encoder_outputs = _as_encoder_output(encoder_outputs, self.config)
-        if attention_mask is not None and tuple(attention_mask.shape) != tuple(encoder_outputs.last_hidden_state.shape[:2]):
+        if attention_mask is not None and tuple(attention_mask.shape) != tuple(
+            encoder_outputs.last_hidden_state.shape[:2]
+        ):
             raise ValueError(
                 f"`attention_mask` has shape {tuple(attention_mask.shape)} but the encoder outputs cover "
                 f"{tuple(encoder_outputs.last_hidden_state.shape[:2])}"
@@ -734,8 +762,17 @@ class Seq2SeqRNNForConditionalGeneration(Seq2SeqRNNPreTrainedModel, GenerationMi
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         encoder_outputs, decoder_outputs = self.model._encode_and_decode(
-            input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs, cache,
-            inputs_embeds, decoder_inputs_embeds, use_cache, logits_of=self._logits, **kwargs,
+            input_ids,
+            attention_mask,
+            decoder_input_ids,
+            decoder_attention_mask,
+            encoder_outputs,
+            cache,
+            inputs_embeds,
+            decoder_inputs_embeds,
+            use_cache,
+            logits_of=self._logits,
+            **kwargs,
         )
         logits = self._logits(decoder_outputs.last_hidden_state)
 

@@ -9,6 +9,7 @@ from .modeling_transformer_lm import (
     TransformerLMPreTrainedModel,
 )
 
+
 __all__ = [
     "TransformerLMConfig",
     "TransformerLMPreTrainedModel",

@@ -10,6 +10,7 @@ import functools
 from transformers.generation.utils import ALL_CACHE_NAMES
 from transformers.utils import logging
 
+
 logger = logging.get_logger(__name__)
 
 # Copied from hf_seq.models.recurrent.cache_recurrent.CACHE_NAME

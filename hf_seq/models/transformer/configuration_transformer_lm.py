@@ -4,6 +4,7 @@ from huggingface_hub.dataclasses import as_validated_field, strict
 from transformers import PretrainedConfig
 from transformers.activations import ACT2FN
 
+
 POSITION_EMBEDDING_TYPES = ("rotary", "learned")
 POOLINGS = ("last", "mean", "max", "cls")
 
@@ -56,7 +57,6 @@ def positive_int_or_none(value: int | None):
 
 
 @strict
-
 class TransformerLMConfig(PretrainedConfig):
     r"""
     Configuration of a pre-norm, decoder-only Transformer language model and its heads. The defaults give a working

@@ -52,7 +52,9 @@ class TransformerLMRotaryEmbedding(nn.Module):
         return 1.0 / (config.rope_theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
 
     @torch.no_grad()
-    def forward(self, hidden_states: torch.Tensor, position_ids: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, hidden_states: torch.Tensor, position_ids: torch.LongTensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and signed sin tables of shape (batch, seq, 1, 1, head_dim), to broadcast over query/key and heads."""
         angles = position_ids[..., None].float() * self.inv_freq.to(hidden_states.device)  # (batch, seq, d/2)
         cos, sin = angles.cos(), angles.sin()
@@ -252,7 +254,9 @@ def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_seen
         raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
     if input_ids is not None:
         if input_ids.dim() != 2:
-            raise ValueError(f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}")
+            raise ValueError(
+                f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}"
+            )
         # The range check reads the ids back from the device: done on a call's first step (no cache yet), where a
         # wrong tokenizer shows, not on every decode step, and never while compiling (it would break the graph).
         if input_ids.numel() and past_seen_tokens == 0 and not torch.compiler.is_compiling():

@@ -16,6 +16,7 @@ import math
 from huggingface_hub.dataclasses import as_validated_field, strict
 from transformers import PretrainedConfig
 
+
 ARCHITECTURES = ("cbow", "skipgram")
 
 
@@ -110,7 +111,9 @@ class Word2VecConfig(PretrainedConfig):
     def validate_pad_token_id(self):
         """Contexts cut by a sentence edge are filled with the pad id, so it must be a token id of the vocabulary."""
         if self.pad_token_id is None:
-            raise ValueError(f"{type(self).__name__}: `pad_token_id` is required (it fills contexts at sentence edges)")
+            raise ValueError(
+                f"{type(self).__name__}: `pad_token_id` is required (it fills contexts at sentence edges)"
+            )
         if isinstance(self.pad_token_id, bool) or not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
                 f"{type(self).__name__}: `pad_token_id` must be a token id in [0, vocab_size={self.vocab_size}), "

@@ -18,6 +18,7 @@ from hf_seq import RecurrentCache
 from hf_seq.models.recurrent.cache_recurrent import CACHE_NAME
 from tests.support.remote_code import run_without_hf_seq
 
+
 VOCAB = 50
 PAD = 0
 
@@ -32,18 +33,18 @@ CELLS = {
 
 def make_config(cell, **overrides):
     config_class, extra = CELLS[cell]
-    fields = dict(
-        vocab_size=VOCAB,
-        embedding_size=12,
-        hidden_size=16,
-        num_hidden_layers=2,
-        pad_token_id=PAD,
-        bos_token_id=1,
-        eos_token_id=2,
-        embedding_dropout=0.0,
-        dropout=0.0,
-        output_dropout=0.0,
-    )
+    fields = {
+        "vocab_size": VOCAB,
+        "embedding_size": 12,
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "pad_token_id": PAD,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "embedding_dropout": 0.0,
+        "dropout": 0.0,
+        "output_dropout": 0.0,
+    }
     fields.update(extra)
     fields.update(overrides)
     return config_class(**fields)
@@ -66,7 +67,9 @@ def test_auto_classes_build_the_cell_classes(cell):
     assert type(AutoConfig.for_model(config.model_type)) is type(config)
     assert type(AutoModel.from_config(config)).__name__ == f"{prefix}Model"
     assert type(AutoModelForCausalLM.from_config(config)).__name__ == f"{prefix}ForCausalLM"
-    assert type(AutoModelForSequenceClassification.from_config(config)).__name__ == f"{prefix}ForSequenceClassification"
+    assert (
+        type(AutoModelForSequenceClassification.from_config(config)).__name__ == f"{prefix}ForSequenceClassification"
+    )
     assert type(AutoModelForTokenClassification.from_config(config)).__name__ == f"{prefix}ForTokenClassification"
     rnn = AutoModel.from_config(config).rnn
     assert type(rnn).__name__ == config.rnn_type
@@ -106,7 +109,7 @@ def test_continuing_a_cache_with_a_chunk_matches_full_recompute(cell):
 def test_generate_with_cache_equals_without(cell):
     model = make_model(AutoModelForCausalLM, cell)
     prompt = random_ids(2, 5)
-    common = dict(max_new_tokens=12, pad_token_id=PAD, eos_token_id=None)
+    common = {"max_new_tokens": 12, "pad_token_id": PAD, "eos_token_id": None}
 
     greedy_cached = model.generate(prompt, do_sample=False, **common)
     greedy_recomputed = model.generate(prompt, do_sample=False, use_cache=False, **common)
@@ -127,7 +130,13 @@ def test_generate_with_cache_equals_without(cell):
 def test_beam_search_and_num_return_sequences_agree_with_recompute(cell):
     model = make_model(AutoModelForCausalLM, cell)
     prompt = random_ids(2, 4)
-    common = dict(max_new_tokens=6, num_beams=3, num_return_sequences=2, pad_token_id=PAD, eos_token_id=None)
+    common = {
+        "max_new_tokens": 6,
+        "num_beams": 3,
+        "num_return_sequences": 2,
+        "pad_token_id": PAD,
+        "eos_token_id": None,
+    }
     cached = model.generate(prompt, **common)
     recomputed = model.generate(prompt, use_cache=False, **common)
     assert cached.shape == (4, 10)
@@ -185,18 +194,20 @@ def test_sequence_classification_is_padding_invariant(cell, bidirectional, pooli
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_concat_pooling_sets_last_max_and_mean_side_by_side(bidirectional):
-    concat = make_model(AutoModelForSequenceClassification, "lstm", num_labels=3, pooling="concat",
-                        bidirectional=bidirectional)
+    concat = make_model(
+        AutoModelForSequenceClassification, "lstm", num_labels=3, pooling="concat", bidirectional=bidirectional
+    )
     ids, mask = pad_batch(SEQUENCES, "right")
     logits_by_part = []
     with torch.no_grad():
         for part, pooling in enumerate(("last", "max", "mean")):
             # the concat model's body, and the slice of its classifier that reads this part
-            single = make_model(AutoModelForSequenceClassification, "lstm", num_labels=3, pooling=pooling,
-                                bidirectional=bidirectional)
+            single = make_model(
+                AutoModelForSequenceClassification, "lstm", num_labels=3, pooling=pooling, bidirectional=bidirectional
+            )
             single.model.load_state_dict(concat.model.state_dict())
             width = single.classifier.in_features
-            single.classifier.weight.copy_(concat.classifier.weight[:, part * width:(part + 1) * width])
+            single.classifier.weight.copy_(concat.classifier.weight[:, part * width : (part + 1) * width])
             single.classifier.bias.zero_()
             logits_by_part.append(single(ids, attention_mask=mask).logits)
         logits = concat(ids, attention_mask=mask).logits
@@ -233,8 +244,9 @@ def forward_twin(model):
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "concat"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_backward_classifier_reads_each_sequence_from_its_end(cell, pooling, side):
-    model = make_model(AutoModelForSequenceClassification, cell, num_labels=3, pooling=pooling,
-                       reading_direction="backward")
+    model = make_model(
+        AutoModelForSequenceClassification, cell, num_labels=3, pooling=pooling, reading_direction="backward"
+    )
     forward = forward_twin(model)
     ids, mask = pad_batch(SEQUENCES, side)
     with torch.no_grad():
@@ -257,8 +269,9 @@ def test_backward_token_classifier_puts_each_logit_at_its_token(side):
         batched = model(ids, attention_mask=mask).logits
         for row, sequence in enumerate(SEQUENCES):
             reversed_logits = forward(torch.tensor([sequence[::-1]])).logits[0]
-            torch.testing.assert_close(batched[row, real_positions(mask, row)], reversed_logits.flip(0),
-                                       atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                batched[row, real_positions(mask, row)], reversed_logits.flip(0), atol=1e-5, rtol=1e-5
+            )
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -6,13 +6,24 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 from hf_seq.models.seq2seq_rnn import Seq2SeqRNNConfig, Seq2SeqRNNForConditionalGeneration, register_seq2seq_rnn
 
+
 register_seq2seq_rnn()
 
 
 def test_the_issue_example_builds_the_model_through_the_auto_class(tmp_path):
-    config = Seq2SeqRNNConfig(vocab_size=80, cell="lstm", encoder_layers=2, decoder_layers=2, hidden_size=16,
-                              embedding_size=16, bidirectional_encoder=True, attention="general",
-                              input_feeding=True, tie_word_embeddings=True, decoder_start_token_id=2)
+    config = Seq2SeqRNNConfig(
+        vocab_size=80,
+        cell="lstm",
+        encoder_layers=2,
+        decoder_layers=2,
+        hidden_size=16,
+        embedding_size=16,
+        bidirectional_encoder=True,
+        attention="general",
+        input_feeding=True,
+        tie_word_embeddings=True,
+        decoder_start_token_id=2,
+    )
     model = AutoModelForSeq2SeqLM.from_config(config)
     assert type(model) is Seq2SeqRNNForConditionalGeneration
     assert model.config.is_encoder_decoder and config.encoder_output_size == 16
@@ -23,8 +34,16 @@ def test_the_issue_example_builds_the_model_through_the_auto_class(tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("attention", "bilinear"), ("cell", "rnn"), ("bridge", "mean"), ("hidden_size", 0), ("encoder_layers", 0),
-     ("teacher_forcing_ratio", 1.5), ("dropout", 1.0), ("encoder_hidden_size", 0)],
+    [
+        ("attention", "bilinear"),
+        ("cell", "rnn"),
+        ("bridge", "mean"),
+        ("hidden_size", 0),
+        ("encoder_layers", 0),
+        ("teacher_forcing_ratio", 1.5),
+        ("dropout", 1.0),
+        ("encoder_hidden_size", 0),
+    ],
 )
 def test_bad_values_raise_an_error_naming_the_field(field, value):
     with pytest.raises(StrictDataclassFieldValidationError, match=field):

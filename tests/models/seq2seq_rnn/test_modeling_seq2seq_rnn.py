@@ -18,6 +18,7 @@ from hf_seq.models.seq2seq_rnn import (
     register_seq2seq_rnn,
 )
 
+
 register_seq2seq_rnn()
 
 VOCAB = 24
@@ -33,11 +34,21 @@ CASE_IDS = [f"{cell}-{attention}-{'feed' if feed else 'nofeed'}" for cell, atten
 
 def small_model(cell="lstm", attention="general", input_feeding=True, seed=0, **overrides):
     torch.manual_seed(seed)
-    arguments = dict(
-        vocab_size=VOCAB, cell=cell, attention=attention, input_feeding=input_feeding, embedding_size=6,
-        hidden_size=8, encoder_layers=2, decoder_layers=2, bidirectional_encoder=True, embedding_dropout=0.0,
-        dropout=0.0, output_dropout=0.0, initializer_range=0.5,  # wide weights: sharp, tie-free distributions
-    )
+    arguments = {
+        "vocab_size": VOCAB,
+        "cell": cell,
+        "attention": attention,
+        "input_feeding": input_feeding,
+        "embedding_size": 6,
+        "hidden_size": 8,
+        "encoder_layers": 2,
+        "decoder_layers": 2,
+        "bidirectional_encoder": True,
+        "embedding_dropout": 0.0,
+        "dropout": 0.0,
+        "output_dropout": 0.0,
+        "initializer_range": 0.5,  # wide weights: sharp, tie-free distributions
+    }
     arguments.update(overrides)
     return Seq2SeqRNNForConditionalGeneration(Seq2SeqRNNConfig(**arguments)).eval()
 
@@ -52,11 +63,11 @@ def source(batch_size=3, length=7, seed=1):
 
 
 GENERATION_MODES = {
-    "greedy": dict(do_sample=False),
-    "sampling": dict(do_sample=True, top_k=0, temperature=1.0),
-    "beam": dict(num_beams=3, length_penalty=0.7, no_repeat_ngram_size=2),
-    "beam_return_2": dict(num_beams=3, num_return_sequences=2),
-    "sampling_return_2": dict(do_sample=True, num_return_sequences=2),
+    "greedy": {"do_sample": False},
+    "sampling": {"do_sample": True, "top_k": 0, "temperature": 1.0},
+    "beam": {"num_beams": 3, "length_penalty": 0.7, "no_repeat_ngram_size": 2},
+    "beam_return_2": {"num_beams": 3, "num_return_sequences": 2},
+    "sampling_return_2": {"do_sample": True, "num_return_sequences": 2},
 }
 
 
@@ -91,7 +102,9 @@ def test_a_cached_step_gives_the_logits_of_a_full_recompute(cell, attention, inp
         assert isinstance(cache, Seq2SeqRNNCache) and cache.get_seq_length() == 3
         for t in range(3, 6):
             outputs = model(
-                attention_mask=mask, encoder_outputs=encoder_outputs, decoder_input_ids=targets[:, t : t + 1],
+                attention_mask=mask,
+                encoder_outputs=encoder_outputs,
+                decoder_input_ids=targets[:, t : t + 1],
                 **{CACHE_NAME: cache},
             )
             cache = cache_of(outputs)
@@ -128,8 +141,9 @@ def test_attention_weights_are_zero_on_padding_and_sum_to_one(cell, attention):
     assert torch.all(weights[padded] == 0)
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, 1, 4))
     # generate() returns the same weights step by step.
-    generated = model.generate(ids, attention_mask=mask, max_new_tokens=3, output_attentions=True,
-                               return_dict_in_generate=True)
+    generated = model.generate(
+        ids, attention_mask=mask, max_new_tokens=3, output_attentions=True, return_dict_in_generate=True
+    )
     for step in generated.cross_attentions:
         assert torch.all(step[0][(mask == 0).view(3, 1, 1, 7).expand_as(step[0])] == 0)
 
@@ -204,30 +218,48 @@ def test_scheduled_sampling_feeds_predictions_in_training_only():
     assert not torch.allclose(sampled_logits[:, 1:], forced_logits[:, 1:])
     # Fed its own argmax at every step, the decoder computes what greedy decoding computes.
     model.eval()
-    greedy = model.generate(ids, attention_mask=mask, max_new_tokens=6, min_new_tokens=6, output_logits=True,
-                            return_dict_in_generate=True)
+    greedy = model.generate(
+        ids, attention_mask=mask, max_new_tokens=6, min_new_tokens=6, output_logits=True, return_dict_in_generate=True
+    )
     torch.testing.assert_close(sampled_logits, torch.stack(greedy.logits, dim=1), atol=1e-5, rtol=0)
-    torch.testing.assert_close(model(ids, attention_mask=mask, labels=labels).logits, forced.eval()(
-        ids, attention_mask=mask, labels=labels).logits)
+    torch.testing.assert_close(
+        model(ids, attention_mask=mask, labels=labels).logits,
+        forced.eval()(ids, attention_mask=mask, labels=labels).logits,
+    )
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_save_and_load_are_exact_with_code_and_full_auto_map(tmp_path, cell):
-    model = small_model(cell, "concat", encoder_layers=1, decoder_layers=2, encoder_hidden_size=5,
-                        bidirectional_encoder=False, embedding_size=7, tie_word_embeddings=True)
+    model = small_model(
+        cell,
+        "concat",
+        encoder_layers=1,
+        decoder_layers=2,
+        encoder_hidden_size=5,
+        bidirectional_encoder=False,
+        embedding_size=7,
+        tie_word_embeddings=True,
+    )
     ids, mask = source()
     model.save_pretrained(tmp_path)
     files = {path.name for path in tmp_path.iterdir()}
-    assert {"model.safetensors", "config.json", "configuration_seq2seq_rnn.py", "modeling_seq2seq_rnn.py",
-            "cache_seq2seq_rnn.py"} <= files
+    assert {
+        "model.safetensors",
+        "config.json",
+        "configuration_seq2seq_rnn.py",
+        "modeling_seq2seq_rnn.py",
+        "cache_seq2seq_rnn.py",
+    } <= files
     reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
     assert type(reloaded) is Seq2SeqRNNForConditionalGeneration
     assert set(reloaded.config.auto_map) == {"AutoConfig", "AutoModel", "AutoModelForSeq2SeqLM"}
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, reloaded.state_dict()[name]), name
     assert reloaded.lm_head.weight.data_ptr() == reloaded.model.decoder.embed_tokens.weight.data_ptr()
-    assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=5, num_beams=2),
-                       reloaded.generate(ids, attention_mask=mask, max_new_tokens=5, num_beams=2))
+    assert torch.equal(
+        model.generate(ids, attention_mask=mask, max_new_tokens=5, num_beams=2),
+        reloaded.generate(ids, attention_mask=mask, max_new_tokens=5, num_beams=2),
+    )
     base = AutoModel.from_pretrained(tmp_path)
     assert type(base).__name__ == "Seq2SeqRNNModel"
 

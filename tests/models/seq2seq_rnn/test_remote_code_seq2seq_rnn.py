@@ -5,6 +5,7 @@ import torch
 from hf_seq.models.seq2seq_rnn import Seq2SeqRNNConfig, Seq2SeqRNNForConditionalGeneration, register_seq2seq_rnn
 from tests.support.remote_code import run_without_hf_seq
 
+
 register_seq2seq_rnn()
 
 SCRIPT = """
@@ -24,8 +25,15 @@ print(json.dumps({"config": type(config).__name__, "model": type(model).__name__
 
 def test_a_saved_folder_loads_and_generates_without_hf_seq(tmp_path):
     torch.manual_seed(0)
-    config = Seq2SeqRNNConfig(vocab_size=20, hidden_size=8, embedding_size=6, encoder_layers=1, decoder_layers=1,
-                              attention="concat", initializer_range=0.5)
+    config = Seq2SeqRNNConfig(
+        vocab_size=20,
+        hidden_size=8,
+        embedding_size=6,
+        encoder_layers=1,
+        decoder_layers=1,
+        attention="concat",
+        initializer_range=0.5,
+    )
     model = Seq2SeqRNNForConditionalGeneration(config).eval()
     model.save_pretrained(tmp_path / "model")
 

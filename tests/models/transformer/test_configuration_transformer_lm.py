@@ -10,7 +10,11 @@ from hf_seq import TransformerLMConfig
 def test_defaults_build_the_documented_small_model():
     config = TransformerLMConfig()
     assert (config.vocab_size, config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (
-        16000, 384, 6, 6)
+        16000,
+        384,
+        6,
+        6,
+    )
     assert config.intermediate_size == 4 * config.hidden_size
     assert config.position_embedding_type == "rotary"
     assert config.tie_word_embeddings is True
@@ -77,12 +81,28 @@ def test_rotary_needs_an_even_head_size():
 
 def test_save_and_load_round_trip(tmp_path):
     config = TransformerLMConfig(
-        vocab_size=100, hidden_size=48, num_attention_heads=3, position_embedding_type="learned", pooling="cls",
-        hidden_dropout=0.1, num_labels=3, eos_token_id=[3, 4],
+        vocab_size=100,
+        hidden_size=48,
+        num_attention_heads=3,
+        position_embedding_type="learned",
+        pooling="cls",
+        hidden_dropout=0.1,
+        num_labels=3,
+        eos_token_id=[3, 4],
     )
     config.save_pretrained(tmp_path)
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert type(loaded) is TransformerLMConfig
-    for field in ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size", "position_embedding_type",
-                  "pooling", "hidden_dropout", "num_labels", "eos_token_id", "auto_map"):
+    for field in (
+        "vocab_size",
+        "hidden_size",
+        "num_attention_heads",
+        "intermediate_size",
+        "position_embedding_type",
+        "pooling",
+        "hidden_dropout",
+        "num_labels",
+        "eos_token_id",
+        "auto_map",
+    ):
         assert getattr(loaded, field) == getattr(config, field), field

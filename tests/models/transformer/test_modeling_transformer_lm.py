@@ -24,6 +24,7 @@ from hf_seq import (
 from hf_seq.models.transformer.modeling_transformer_lm import pool_hidden_states
 from tests.support.remote_code import run_without_hf_seq
 
+
 VOCAB = 64
 PAD = 0
 MAX_POSITIONS = 32
@@ -31,16 +32,16 @@ POSITIONS = ["rotary", "learned"]
 
 
 def make_config(**overrides):
-    fields = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=MAX_POSITIONS,
-        pad_token_id=PAD,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
+    fields = {
+        "vocab_size": VOCAB,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": MAX_POSITIONS,
+        "pad_token_id": PAD,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
     fields.update(overrides)
     return TransformerLMConfig(**fields)
 
@@ -158,7 +159,7 @@ def test_cached_steps_equal_one_full_forward(positions):
 def test_cached_generation_equals_uncached(positions, generation_kwargs):
     model = make_model(TransformerLMForCausalLM, position_embedding_type=positions)
     input_ids, attention_mask = pad_batch([random_ids(1, 8, seed=5)[0], random_ids(1, 5, seed=6)[0]], "left")
-    common = dict(attention_mask=attention_mask, max_new_tokens=10, min_new_tokens=10, pad_token_id=PAD)
+    common = {"attention_mask": attention_mask, "max_new_tokens": 10, "min_new_tokens": 10, "pad_token_id": PAD}
     torch.manual_seed(7)
     cached = model.generate(input_ids, use_cache=True, **common, **generation_kwargs)
     torch.manual_seed(7)
@@ -172,7 +173,7 @@ def test_left_padded_batch_generates_what_each_prompt_generates_alone(positions)
     model = make_model(TransformerLMForCausalLM, position_embedding_type=positions)
     prompts = [random_ids(1, 9, seed=8)[0], random_ids(1, 4, seed=9)[0]]
     input_ids, attention_mask = pad_batch(prompts, "left")
-    common = dict(max_new_tokens=8, min_new_tokens=8, do_sample=False, pad_token_id=PAD)
+    common = {"max_new_tokens": 8, "min_new_tokens": 8, "do_sample": False, "pad_token_id": PAD}
     batched = model.generate(input_ids, attention_mask=attention_mask, **common)
     for row, prompt in enumerate(prompts):
         alone = model.generate(prompt[None], **common)
@@ -323,9 +324,7 @@ def test_tied_and_untied_embeddings():
 
 
 def test_dropout_is_active_in_training_only():
-    model = make_model(
-        TransformerLMForCausalLM, embedding_dropout=0.2, attention_dropout=0.2, hidden_dropout=0.2
-    )
+    model = make_model(TransformerLMForCausalLM, embedding_dropout=0.2, attention_dropout=0.2, hidden_dropout=0.2)
     input_ids = random_ids(2, 8)
     with torch.no_grad():
         model.train()
@@ -376,12 +375,19 @@ def test_auto_classes_build_save_and_load(tmp_path, auto_class, model_class):
     model.save_pretrained(tmp_path)
 
     saved = {path.name for path in tmp_path.iterdir()}
-    assert {"config.json", "model.safetensors", "configuration_transformer_lm.py",
-            "modeling_transformer_lm.py"} <= saved
+    assert {
+        "config.json",
+        "model.safetensors",
+        "configuration_transformer_lm.py",
+        "modeling_transformer_lm.py",
+    } <= saved
     config_json = json.loads((tmp_path / "config.json").read_text())
     assert config_json["model_type"] == "hf_seq_transformer_lm"
     assert set(config_json["auto_map"]) == {
-        "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForSequenceClassification",
+        "AutoConfig",
+        "AutoModel",
+        "AutoModelForCausalLM",
+        "AutoModelForSequenceClassification",
         "AutoModelForTokenClassification",
     }
 
@@ -429,9 +435,7 @@ def test_remote_code_loads_without_hf_seq(tmp_path):
     assert result["classifier"] == "TransformerLMForSequenceClassification"
     assert result["classifier_module"].startswith("transformers_modules.")
     torch.testing.assert_close(torch.tensor(result["logits"]), expected, atol=1e-6, rtol=0)
-    expected_generation = model.generate(
-        torch.tensor(input_ids), max_new_tokens=4, min_new_tokens=4, do_sample=False
-    )
+    expected_generation = model.generate(torch.tensor(input_ids), max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert result["generated"] == expected_generation.tolist()
 
 

@@ -9,7 +9,13 @@ from tests.support.trainer import logged_losses, training_arguments
 
 
 def tiny_config(**overrides):
-    fields = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=16)
+    fields = {
+        "vocab_size": 32,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 16,
+    }
     fields.update(overrides)
     return TransformerLMConfig(**fields)
 

@@ -3,13 +3,14 @@
 import json
 
 import pytest
-from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 import torch
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from transformers import AutoConfig, AutoModel
 
 from hf_seq.models.word2vec import Word2VecConfig, Word2VecModel, register_word2vec
 from hf_seq.word2vec import cbow_update, negative_sampling_update
 from tests.support.remote_code import run_without_hf_seq
+
 
 register_word2vec()
 
@@ -19,8 +20,17 @@ def small_model(**overrides) -> Word2VecModel:
     return Word2VecModel(Word2VecConfig(vocab_size=20, embedding_size=6, **overrides))
 
 
-@pytest.mark.parametrize("field, value", [("architecture", "glove"), ("window", 0), ("negative", -1),
-                                          ("subsample", 1.5), ("ns_exponent", float("nan")), ("embedding_size", 2.5)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("architecture", "glove"),
+        ("window", 0),
+        ("negative", -1),
+        ("subsample", 1.5),
+        ("ns_exponent", float("nan")),
+        ("embedding_size", 2.5),
+    ],
+)
 def test_config_refuses_invalid_fields(field, value):
     with pytest.raises((ValueError, StrictDataclassFieldValidationError)):
         Word2VecConfig(**{field: value})
@@ -32,8 +42,10 @@ def test_config_refuses_a_pad_id_outside_the_vocabulary():
 
 
 def test_config_names_its_remote_code():
-    assert Word2VecConfig().auto_map == {"AutoConfig": "configuration_word2vec.Word2VecConfig",
-                                         "AutoModel": "modeling_word2vec.Word2VecModel"}
+    assert Word2VecConfig().auto_map == {
+        "AutoConfig": "configuration_word2vec.Word2VecConfig",
+        "AutoModel": "modeling_word2vec.Word2VecModel",
+    }
 
 
 def test_initial_vectors_follow_word2vec():
@@ -64,8 +76,16 @@ def test_the_training_update_never_touches_nor_reads_the_pad():
     contexts = torch.tensor([[0, 5, 7, 0], [0, 0, 3, 0]])
     real = contexts != 0
     hidden = torch.stack([(inputs[5] + inputs[7]) / 2, inputs[3]])
-    cbow_update(model.embed_tokens.weight.data, model.output_embeddings.weight.data, contexts, real,
-                torch.tensor([6, 4]), torch.tensor([[9, 10], [11, 12]]), 0.1, pad_token_id=0)
+    cbow_update(
+        model.embed_tokens.weight.data,
+        model.output_embeddings.weight.data,
+        contexts,
+        real,
+        torch.tensor([6, 4]),
+        torch.tensor([[9, 10], [11, 12]]),
+        0.1,
+        pad_token_id=0,
+    )
     assert torch.equal(model.embed_tokens.weight[0], inputs[0])  # the pad row is never updated
     # and the output vectors moved by exactly the steps computed from the real-context means
     reference = outputs.clone()
@@ -89,8 +109,9 @@ def test_closed_form_update_is_sgd_on_the_forward_loss():
     outputs = model.output_embeddings.weight.data.clone()
     learning_rate = 0.05
     hidden_step = negative_sampling_update(outputs, hidden, targets, learning_rate)
-    torch.testing.assert_close(outputs - model.output_embeddings.weight.data,
-                               -learning_rate * model.output_embeddings.weight.grad)
+    torch.testing.assert_close(
+        outputs - model.output_embeddings.weight.data, -learning_rate * model.output_embeddings.weight.grad
+    )
     # word2vec gives each context vector the whole gradient of the mean: |bag| times autograd's share of it
     sizes = (bags != 0).sum(1, keepdim=True)
     grad_of_mean = torch.stack([model.embed_tokens.weight.grad[bag[0]] for bag in bags]) * sizes
@@ -134,8 +155,10 @@ def test_a_saved_folder_loads_as_remote_code_without_hf_seq(tmp_path):
         model.token_counts.copy_(torch.arange(20))
     model.save_pretrained(tmp_path / "model")
     assert {"configuration_word2vec.py", "modeling_word2vec.py"} <= {p.name for p in (tmp_path / "model").iterdir()}
-    assert json.loads((tmp_path / "model" / "config.json").read_text())["auto_map"]["AutoModel"] == \
-        "modeling_word2vec.Word2VecModel"
+    assert (
+        json.loads((tmp_path / "model" / "config.json").read_text())["auto_map"]["AutoModel"]
+        == "modeling_word2vec.Word2VecModel"
+    )
     result = run_without_hf_seq(SCRIPT, workdir=tmp_path)
     assert result["class"] == "Word2VecModel" and result["config"] == "Word2VecConfig"
     assert torch.equal(torch.tensor(result["vectors"]), model.embed_tokens.weight.detach())
