@@ -1,13 +1,28 @@
-"""The README's NSMC results table, and its generated samples, from what bench_nsmc_pretrained.py recorded.
+"""The NSMC results table, and the generated samples, from what bench_nsmc_pretrained.py recorded.
 
-    python bench/nsmc_results_table.py runs/nsmc_pretrained/results.jsonl
+    python bench/nsmc_results_table.py runs/nsmc_pretrained/results.jsonl                        # print them
+    python bench/nsmc_results_table.py runs/nsmc_pretrained/results.jsonl --markdown docs/results.md
 
 Each classifier recipe (family, pretrained or not, fine-tuning variant) keeps its latest run, an ensemble (`--ensemble`)
-its own row. Pretrained rows come first, then the from-scratch rows.
+its own row. Pretrained rows come first, then the from-scratch rows. Each row opens with an anchor named after its
+classifier (`#lstm-nsmc-2ep`), so other pages can link to it, and ends with the seed and a link to the model card.
+
+`--markdown FILE` replaces the table between FILE's two marker comments (`<!-- nsmc-results-table:start ... -->` and
+`<!-- nsmc-results-table:end -->`) and leaves the rest of the page as it is; the card links are then relative to
+FILE's folder.
 """
 
+import argparse
 import json
-import sys
+import os
+
+
+START_MARKER = "<!-- nsmc-results-table:start"
+END_MARKER = "<!-- nsmc-results-table:end"
+HEADER = (
+    "| model | params | pretraining tokens | LM test perplexity | NSMC epochs | NSMC test accuracy "
+    "| wall time (pretrain + fine-tune) | hardware | seed | card |"
+)
 
 
 def latest_by_recipe(path):
@@ -56,8 +71,37 @@ def hardware(description):
     return f"CPU, {threads} thread" + ("s" if threads != "1" else "")
 
 
-def ensemble_row(record):
-    """An ensemble's row: its members, their summed parameters, and every LM behind them counted once."""
+def card_path(record):
+    return record.get("classifier_card") or record.get("ensemble_card")
+
+
+def row_name(record):
+    """The row's anchor: the classifier's name (its folder and card name), else the card's file name."""
+    if record.get("classifier"):
+        return record["classifier"]
+    card = card_path(record)
+    return os.path.splitext(os.path.basename(card))[0] if card else None
+
+
+def anchor(record):
+    name = row_name(record)
+    return f'<a id="{name}"></a>' if name else ""
+
+
+def card_link(record, link_base):
+    """A link to the row's model card, relative to `link_base` (the page's folder) when one is given."""
+    card = card_path(record)
+    if not card:
+        return "—"
+    target = os.path.relpath(card, link_base) if link_base is not None else card
+    return f"[card]({target.replace(os.sep, '/')})"
+
+
+def ensemble_row(record, link_base=None):
+    """An ensemble's row: its members, their summed parameters, and every LM behind them counted once.
+
+    Its seed column is empty: averaging draws nothing, and each member's seed is in the member's own row.
+    """
     members = record["members"]
     perplexities = [f"{member['lm_test_perplexity']:.1f}" for member in members if member.get("lm_test_perplexity")]
     described = [f"{member['classifier']} ({100 * member['nsmc_test_accuracy']:.2f}%)" for member in members]
@@ -65,7 +109,7 @@ def ensemble_row(record):
         "| "
         + " | ".join(
             [
-                f"{record['model']}: ensemble of " + " + ".join(described),
+                anchor(record) + f"{record['model']}: ensemble of " + " + ".join(described),
                 f"{record['classifier_parameters'] / 1e6:.2f}M",
                 f"{record['pretrain_tokens'] / 1e6:.1f}M" if record["pretrained"] else "—",
                 " / ".join(perplexities) or "—",
@@ -74,15 +118,17 @@ def ensemble_row(record):
                 f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
                 f"{minutes(record['pretrain_seconds'])} + {minutes(record['finetune_seconds'])}",
                 " / ".join(hardware(part) for part in record["hardware"].split(" / ")),
+                "—",
+                card_link(record, link_base),
             ]
         )
         + " |"
     )
 
 
-def table_row(record):
+def table_row(record, link_base=None):
     if record.get("members"):
-        return ensemble_row(record)
+        return ensemble_row(record, link_base)
     pretrained = record["pretrained"]
     command = record["command"]
     size = record.get("body") or f"{command['num_hidden_layers']}×{command['hidden_size']}"
@@ -93,7 +139,10 @@ def table_row(record):
         "| "
         + " | ".join(
             [
-                f"{record['model']} {size}" + (" pretrained" if pretrained else " from scratch") + variant(command),
+                anchor(record)
+                + f"{record['model']} {size}"
+                + (" pretrained" if pretrained else " from scratch")
+                + variant(command),
                 f"{record['classifier_parameters'] / 1e6:.2f}M",
                 f"{record['pretrain_tokens'] / 1e6:.1f}M" if pretrained else "—",
                 f"{record['lm_test_perplexity']:.1f}" if pretrained else "—",
@@ -101,29 +150,58 @@ def table_row(record):
                 f"**{100 * record['nsmc_test_accuracy']:.2f}%**",
                 wall,
                 hardware(record["hardware"]),
+                str(command["seed"]) if command.get("seed") is not None else "—",
+                card_link(record, link_base),
             ]
         )
         + " |"
     )
 
 
-def main(path):
-    records = latest_runs(path)
-    print(
-        "| model | params | pretraining tokens | LM test perplexity | NSMC epochs | NSMC test accuracy "
-        "| wall time (pretrain + fine-tune) | hardware |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for record in records:
-        print(table_row(record))
+def table_lines(records, link_base=None):
+    return [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"] + [table_row(record, link_base) for record in records]
+
+
+def sample_lines(records):
+    """The generated samples, once per pretrained LM (the first row that used it)."""
+    lines = []
     for record in {record["model"]: record for record in records if record.get("samples")}.values():
         for temperature, texts in record.get("samples", {}).items():
-            print(f"\n{record['model']} LM, temperature {temperature}:")
-            for text in texts:
-                print(f"- {text}")
+            lines += ["", f"{record['model']} LM, temperature {temperature}:"]
+            lines += [f"- {text}" for text in texts]
+    return lines
+
+
+def write_markdown(page, records):
+    """Replace the lines between the page's start and end markers with the table; the rest stays as it is."""
+    with open(page, encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    starts = [index for index, line in enumerate(lines) if line.startswith(START_MARKER)]
+    ends = [index for index, line in enumerate(lines) if line.startswith(END_MARKER)]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise SystemExit(
+            f"{page}: needs one line starting {START_MARKER!r} and, after it, one starting {END_MARKER!r}"
+        )
+    table = table_lines(records, link_base=os.path.dirname(os.path.abspath(page)))
+    lines[starts[0] + 1 : ends[0]] = table
+    temporary = f"{page}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    os.replace(temporary, page)
+    print(f"{page}: {len(records)} rows written")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", help="the results.jsonl that bench_nsmc_pretrained.py appends to")
+    parser.add_argument("--markdown", metavar="FILE", help="rewrite the table between FILE's marker comments")
+    args = parser.parse_args(argv)
+    records = latest_runs(args.results)
+    if args.markdown:
+        write_markdown(args.markdown, records)
+        return
+    print("\n".join(table_lines(records) + sample_lines(records)))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python bench/nsmc_results_table.py RESULTS_JSONL")
-    main(sys.argv[1])
+    main()

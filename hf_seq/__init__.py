@@ -80,3 +80,9 @@ _register_family(
 )
 register_seq2seq_rnn()
 register_word2vec()
+
+# `pipeline("text2text-generation", model=...)` for the encoder-decoders (transformers 5 dropped that task).
+from .prediction import register_pipelines  # noqa: E402
+
+
+register_pipelines()

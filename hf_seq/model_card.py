@@ -37,6 +37,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .models.recurrent.configuration_recurrent import RECURRENT_MODEL_TYPES
+
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,6 @@ FAMILIES = {
     "hf_seq_gru": "GRU",
     "hf_seq_transformer_lm": "Transformer (decoder-only)",
 }
-RECURRENT_MODEL_TYPES = {"hf_seq_rnn", "hf_seq_lstm", "hf_seq_gru"}
 
 # Architecture class suffix -> (Hub pipeline tag, Auto class that loads it, what the model does).
 TASKS = {
@@ -84,22 +85,19 @@ SIZE_KEYS = [
     "reading_direction",
     "tie_word_embeddings",
 ]
-# Trainer figures that describe speed or counts, not quality.
+# Figures that describe speed, progress or counts, not quality: those named so, and those whose name holds one of
+# the words (the counts are recorded elsewhere in run_info).
 NON_METRICS = {
-    "runtime",
-    "samples_per_second",
-    "steps_per_second",
-    "samples",
-    "total_flos",
-    "epoch",
     "n",
     "n_tokens",
     "tokens",
+    "samples",
     "model_preparation_time",
     "jit_compilation_time",
     "mem_cpu_alloc_delta",
     "mem_cpu_peaked_delta",
 }
+NON_METRIC_WORDS = ("runtime", "per_second", "flos", "epoch", "global_step", "steps")
 RESULT_FILES = ["all_results.json", "eval_results.json", "test_results.json", "train_results.json"]
 SPLIT_PREFIXES = {"eval", "test", "train", "predict", "validation"}
 
@@ -152,7 +150,15 @@ def _read_json(path: Path) -> dict | list | None:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
 
 
-def count_parameters(model_dir: str | os.PathLike) -> int | None:
+def is_quality_metric(name: str, value) -> bool:
+    """True for a figure a card shows as a metric (`accuracy`, `loss`, `perplexity`, the name without its split
+    prefix): a number that says how good the model is, not how fast or on how much it ran."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return name not in NON_METRICS and not any(word in name for word in NON_METRIC_WORDS)
+
+
+def count_stored_parameters(model_dir: str | os.PathLike) -> int | None:
     """Number of stored parameters, from the safetensors headers (no tensor is loaded)."""
     from safetensors import safe_open
 
@@ -218,7 +224,7 @@ def _metrics_from_results(figures: dict, eval_split: str | None, dataset: str | 
     metrics = []
     for key, value in figures.items():
         prefix, _, name = key.partition("_")
-        if prefix not in SPLIT_PREFIXES or not name or name in NON_METRICS or not isinstance(value, (int, float)):
+        if prefix not in SPLIT_PREFIXES or not name or not is_quality_metric(name, value):
             continue
         split = eval_split if prefix == "eval" and eval_split else prefix
         metrics.append(Metric(name=name, value=value, split=split, dataset=None if split == "train" else dataset))
@@ -300,7 +306,7 @@ def read_run_data(model_dir: str | os.PathLike) -> RunData:
         task=task,
         auto_class=auto_class,
         description=description,
-        num_parameters=count_parameters(model_dir),
+        num_parameters=count_stored_parameters(model_dir),
         size=size,
         tokenizer=_tokenizer_facts(model_dir, run_info.get("tokenizer", {})),
         datasets=datasets,

@@ -5,10 +5,11 @@ attention maps, and a toy task that shows what attention buys.
 - `train_seq2seq` trains a `Seq2SeqRNNForConditionalGeneration` on them with `Seq2SeqTrainer`
   (`predict_with_generate`: the evaluation metrics are computed from generated text); `train_seq2seq_cli(argv)` is
   its command-line adapter.
-- `TeacherForcingScheduleCallback` lowers `teacher_forcing_ratio` from 1.0 to a floor over training.
+- `TeacherForcingScheduleCallback` (`hf_seq.training.callbacks`) lowers `teacher_forcing_ratio` from 1.0 to a floor.
 - `save_attention_map` draws the attention weights (source tokens x output tokens) of given inputs as a PNG;
   `attention_map_cli(argv)` is its command-line adapter.
-- `reversal_task` makes the toy task (reverse a sequence of ids), `sequence_accuracy` scores generated ids on it.
+- `reversal_task` makes the toy task (reverse a sequence of ids), `sequence_accuracy` scores generated ids on it;
+  `train_on_reversal` trains a model on it and `accuracy_by_length` measures what the bottleneck costs.
 """
 
 import argparse
@@ -24,10 +25,10 @@ from transformers import (
     PreTrainedTokenizerBase,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
-    TrainerCallback,
 )
 
 from .models.seq2seq_rnn import Seq2SeqRNNConfig, Seq2SeqRNNForConditionalGeneration, register_seq2seq_rnn
+from .training.callbacks import TeacherForcingScheduleCallback
 from .training.common import TrainingRun, load_tokenizer
 
 
@@ -183,57 +184,58 @@ def sequence_accuracy(model, dataset, batch_size: int = 64, max_new_tokens: int 
     return correct / len(dataset)
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Scheduled sampling
-# ---------------------------------------------------------------------------------------------------------------------
+def train_on_reversal(
+    config: Seq2SeqRNNConfig,
+    steps: int,
+    min_length: int,
+    max_length: int,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    max_grad_norm: float = 1.0,
+    seed: int = 0,
+) -> Seq2SeqRNNForConditionalGeneration:
+    """A model of `config` trained on the toy task with a plain loop (Adam, gradient clipping, a fresh batch of
+    sources of `min_length`..`max_length` symbols each step). Seeded: the same arguments give the same weights."""
+    torch.manual_seed(seed)
+    model = Seq2SeqRNNForConditionalGeneration(config)
+    num_symbols = config.vocab_size - TOY_FIRST_SYMBOL
+    dataset = reversal_task(steps * batch_size, min_length, max_length, num_symbols=num_symbols, seed=seed)
+    collate = Seq2SeqCollator(config.pad_token_id)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    model.train()
+    for step in range(steps):
+        batch = collate(dataset.select(range(step * batch_size, (step + 1) * batch_size)).to_list())
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+    return model.eval()
 
 
-class TeacherForcingScheduleCallback(TrainerCallback):
-    """Lowers the model's `teacher_forcing_ratio` linearly from `start` to `floor` over training (scheduled sampling,
-    Bengio et al., 2015): early on the decoder learns from the reference tokens, later more and more from its own
-    predictions, as at inference. The ratio of the step is logged as `teacher_forcing_ratio`.
-
-    Args:
-        floor (`float`): the ratio reached at the end of the decay (and kept after it).
-        start (`float`, defaults to 1.0): the ratio at step 0.
-        decay_steps (`int`, *optional*): steps over which the ratio decays; by default the whole run (`max_steps`).
-        restore_at_end (`bool`, defaults to `True`): put the model's own ratio back when training ends, so the saved
-            config keeps the value it was built with.
-    """
-
-    def __init__(self, floor: float, start: float = 1.0, decay_steps: int | None = None, restore_at_end: bool = True):
-        if not 0.0 <= floor <= start <= 1.0:
-            raise ValueError(f"need 0 <= floor <= start <= 1, got floor={floor}, start={start}")
-        self.floor, self.start, self.decay_steps, self.restore_at_end = floor, start, decay_steps, restore_at_end
-        self._original_ratio = None
-        self.current_ratio = start
-
-    def ratio_at(self, step: int, max_steps: int) -> float:
-        decay_steps = self.decay_steps or max(max_steps, 1)
-        progress = min(step / decay_steps, 1.0)
-        return self.start + (self.floor - self.start) * progress
-
-    @staticmethod
-    def _config(model):
-        return getattr(model, "module", model).config  # unwrap DistributedDataParallel
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self._original_ratio = self._config(model).teacher_forcing_ratio
-
-    def on_step_begin(self, args, state, control, model=None, **kwargs):
-        self.current_ratio = self.ratio_at(state.global_step, state.max_steps)
-        self._config(model).teacher_forcing_ratio = self.current_ratio
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        # Trainer has already copied `logs` into the history, so the ratio is added to both.
-        if logs is not None and "loss" in logs:
-            logs["teacher_forcing_ratio"] = self.current_ratio
-            if state.log_history and "loss" in state.log_history[-1]:
-                state.log_history[-1]["teacher_forcing_ratio"] = self.current_ratio
-
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        if self.restore_at_end and self._original_ratio is not None:
-            self._config(model).teacher_forcing_ratio = self._original_ratio
+def accuracy_by_length(model, lengths: Sequence[int], num_examples: int = 128, seed: int = 100) -> dict[int, dict]:
+    """Greedy decoding on the toy task at each source length: `sequence` is the share of outputs equal to the
+    target, `token` the share of target positions whose generated symbol is right (the bottleneck's decline shows
+    in it well before every sequence is wrong)."""
+    config = model.config
+    collate = Seq2SeqCollator(config.pad_token_id)
+    num_symbols = config.vocab_size - TOY_FIRST_SYMBOL
+    results = {}
+    for length in lengths:
+        dataset = reversal_task(num_examples, length, length, num_symbols=num_symbols, seed=seed + length)
+        batch = collate(dataset.to_list())
+        with torch.no_grad():
+            generated = model.generate(
+                batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=length + 1, do_sample=False
+            )
+        outputs = [_strip_at_eos(row, config.eos_token_id, config.pad_token_id) for row in generated[:, 1:].tolist()]
+        targets = [row[:length] for row in batch["labels"].tolist()]
+        right = sum(sum(a == b for a, b in zip(output, target)) for output, target in zip(outputs, targets))
+        results[length] = {
+            "sequence": sum(output == target for output, target in zip(outputs, targets)) / num_examples,
+            "token": right / (num_examples * length),
+        }
+    return results
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ classes, no torch), and the training commands import `hf_seq` when they run.
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 USAGE = """usage: hf-seq <command> [options]
@@ -110,24 +110,7 @@ def pretrain(argv):
         output_dir_required=True,
     )
     try:
-        run = run_pretrain(
-            training_args,
-            args.train_file,
-            args.tokenizer,
-            validation_file=args.validation_file,
-            model=args.model_name_or_path,
-            model_type=args.model_type,
-            config_overrides=args.config_overrides,
-            loop=args.loop,
-            block_size=args.block_size,
-            bptt=args.bptt,
-            streaming=args.streaming,
-            dataset_name=args.dataset_name,
-            overwrite_output_dir=args.overwrite_output_dir,
-            allow_tokenizer_mismatch=args.allow_tokenizer_mismatch,
-            trust_remote_code=remote_code.trust_remote_code,
-            init_embeddings_from=args.init_embeddings_from,
-        )
+        run = run_pretrain(training_args, **args.as_keywords(), **asdict(remote_code))
     except (ValueError, OSError) as error:
         raise CommandError("pretrain", error) from None
     if _is_main_process():
@@ -150,32 +133,11 @@ def finetune(argv):
         argv,
         output_dir_required=True,
     )
-    tokenizer = args.tokenizer or args.model_name_or_path
-    if tokenizer is None:
+    args.tokenizer = args.tokenizer or args.model_name_or_path
+    if args.tokenizer is None:
         raise CommandError("finetune", "give --tokenizer (or --model_name_or_path, whose tokenizer is used)")
     try:
-        run = run_finetune(
-            training_args,
-            tokenizer,
-            model=args.model_name_or_path,
-            dataset=args.data,
-            task=args.task,
-            text_column=args.text_column,
-            label_column=args.label_column,
-            eval_split=args.eval_split,
-            max_length=args.max_length,
-            model_type=args.model_type,
-            config_overrides=args.config_overrides,
-            dataset_name=args.dataset_name,
-            subword_dropout=args.subword_dropout,
-            layerwise_lr_decay=args.layerwise_lr_decay,
-            gradual_unfreezing=args.gradual_unfreezing,
-            weight_averaging=args.weight_averaging,
-            overwrite_output_dir=args.overwrite_output_dir,
-            allow_tokenizer_mismatch=args.allow_tokenizer_mismatch,
-            trust_remote_code=remote_code.trust_remote_code,
-            init_embeddings_from=args.init_embeddings_from,
-        )
+        run = run_finetune(training_args, **args.as_keywords(), **asdict(remote_code))
     except (ValueError, OSError) as error:
         raise CommandError("finetune", error) from None
     if _is_main_process():
@@ -237,23 +199,12 @@ def evaluate(argv):
 
 
 def generate(argv):
-    """Generate text from a saved causal LM, one result per line."""
+    """Generate from a saved causal LM (continuing prompts) or seq2seq model (from sources), one per line."""
     from hf_seq.training import GenerateArguments, generate_text
 
     args, remote_code = _parse("generate", generate.__doc__, (GenerateArguments, RemoteCodeArguments), argv)
     try:
-        texts = generate_text(
-            args.model,
-            args.prompt,
-            max_new_tokens=args.max_new_tokens,
-            do_sample=args.do_sample,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            temperature=args.temperature,
-            num_return_sequences=args.num_return_sequences,
-            seed=args.seed,
-            trust_remote_code=remote_code.trust_remote_code,
-        )
+        texts = generate_text(**args.as_keywords(), **asdict(remote_code))
     except (ValueError, OSError) as error:
         raise CommandError("generate", error) from None
     for text in texts:
@@ -267,17 +218,7 @@ def demo(argv):
 
     (args,) = _parse("demo", demo.__doc__, (DemoArguments,), argv)
     try:
-        run_demo(
-            output_dir=args.output_dir,
-            vocab_size=args.vocab_size,
-            lm_epochs=args.lm_epochs,
-            classifier_epochs=args.classifier_epochs,
-            hidden_size=args.hidden_size,
-            embedding_size=args.embedding_size,
-            seed=args.seed,
-            overwrite=args.overwrite,
-            num_threads=args.num_threads,
-        )
+        run_demo(**asdict(args))
     except (ValueError, OSError) as error:
         raise CommandError("demo", error) from None
 
@@ -289,8 +230,16 @@ def train_tokenizer(argv):
     from tokenizer_training import ALGORITHMS, NORMALIZATIONS
     from tokenizer_training import train_tokenizer as train
 
+    # Each flag's dest is the parameter of `tokenizer_training.train_tokenizer` it sets.
     parser = argparse.ArgumentParser(prog="hf-seq train-tokenizer", description=train_tokenizer.__doc__)
-    parser.add_argument("--train_files", nargs="+", required=True, help="UTF-8 text files, one document per line")
+    parser.add_argument(
+        "--train_files",
+        dest="files",
+        metavar="TRAIN_FILES",
+        nargs="+",
+        required=True,
+        help="UTF-8 text files, one document per line",
+    )
     parser.add_argument("--text_column", help="read this column of TSV (.tsv/.txt), CSV, JSON(L) or Parquet files")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--algorithm", choices=ALGORITHMS, default="bpe")
@@ -301,30 +250,18 @@ def train_tokenizer(argv):
     parser.add_argument("--cls_token", help="add a cls token (id after eos), e.g. '<cls>'")
     parser.add_argument("--mask_token", help="add a mask token, e.g. '<mask>'")
     parser.add_argument("--add_eos_token", action="store_true", help="append eos to every encoded text")
-    parser.add_argument("--no_bos_token", action="store_true", help="do not prepend bos to every encoded text")
+    parser.add_argument(
+        "--no_bos_token",
+        dest="add_bos_token",
+        action="store_false",
+        help="do not prepend bos to every encoded text",
+    )
     parser.add_argument("--model_max_length", type=int)
     parser.add_argument("--padding_side", choices=("right", "left"), default="right")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     args = parser.parse_args(argv)
     try:
-        tokenizer = train(
-            files=args.train_files,
-            text_column=args.text_column,
-            output_dir=args.output_dir,
-            algorithm=args.algorithm,
-            vocab_size=args.vocab_size,
-            min_frequency=args.min_frequency,
-            normalization=args.normalization,
-            limit_alphabet=args.limit_alphabet,
-            cls_token=args.cls_token,
-            mask_token=args.mask_token,
-            add_bos_token=not args.no_bos_token,
-            add_eos_token=args.add_eos_token,
-            model_max_length=args.model_max_length,
-            padding_side=args.padding_side,
-            overwrite=args.overwrite,
-            show_progress=True,
-        )
+        tokenizer = train(**vars(args), show_progress=True)
     except (ValueError, OSError) as error:
         raise CommandError("train-tokenizer", error) from None
     print(f"Saved a {args.algorithm} tokenizer with {len(tokenizer)} tokens to {args.output_dir}")
@@ -342,7 +279,14 @@ def push(argv):
         epilog="The token is read from HF_TOKEN or `hf auth login` (never from the command line, where it would "
         "be visible to other users and kept in the shell history); HF_ENDPOINT picks another Hub.",
     )
-    parser.add_argument("--model", required=True, help="folder written by save_pretrained (and the training run)")
+    # Each flag's dest is the parameter of `hf_seq.hub.push_model` it sets.
+    parser.add_argument(
+        "--model",
+        dest="model_dir",
+        metavar="MODEL",
+        required=True,
+        help="folder written by save_pretrained (and the training run)",
+    )
     parser.add_argument("--repo_id", required=True, help="namespace/name on the Hub")
     parser.add_argument("--private", action="store_true", help="create the repo private")
     parser.add_argument("--revision", help="branch to push to (created from main if missing); default main")
@@ -352,16 +296,7 @@ def push(argv):
     parser.add_argument("--dry_run", action="store_true", help="print the card and the files, push nothing")
     args = parser.parse_args(argv)
     try:
-        result = push_model(
-            args.model,
-            args.repo_id,
-            private=args.private,
-            revision=args.revision,
-            license=args.license,
-            language=args.language,
-            commit_message=args.commit_message,
-            dry_run=args.dry_run,
-        )
+        result = push_model(**vars(args))
     except (PushError, ValueError, OSError) as error:
         raise CommandError("push", error) from None
     if args.dry_run:
@@ -411,6 +346,20 @@ def attention_map(argv):
 
 
 # Subcommand name -> function taking the remaining argv. Each function is a thin wrapper around the library.
+def predict(argv):
+    """Batch inference with saved models (classes, tags or generated text) on a text, TSV or JSONL file."""
+    from .predict import predict as run_predict
+
+    return run_predict(argv)
+
+
+def export_onnx(argv):
+    """Export a saved model to ONNX (recurrent state as explicit inputs/outputs) and check it in onnxruntime."""
+    from .predict import export_onnx as run_export
+
+    return run_export(argv)
+
+
 COMMANDS = {
     "demo": demo,
     "pretrain": pretrain,
@@ -423,6 +372,8 @@ COMMANDS = {
     "attention-map": attention_map,
     "train-word2vec": train_word2vec,
     "inspect": inspect,
+    "predict": predict,
+    "export-onnx": export_onnx,
 }
 
 

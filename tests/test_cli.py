@@ -237,3 +237,30 @@ def test_demo_runs_the_whole_pipeline_and_protects_other_folders(tmp_path, capsy
         main(["demo", "--output_dir", str(other), *tiny])
     assert os.listdir(other) == ["notes.txt"]
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".demo-")]  # no leftovers
+
+
+def test_each_command_passes_its_arguments_to_parameters_of_its_function():
+    import inspect
+    from dataclasses import asdict
+
+    from hf_seq.training import (
+        DemoArguments,
+        FinetuneArguments,
+        GenerateArguments,
+        PretrainArguments,
+        finetune,
+        generate_text,
+        pretrain,
+        run_demo,
+    )
+    from hf_seq_cli import RemoteCodeArguments
+
+    remote_code = asdict(RemoteCodeArguments())
+    commands = [
+        (pretrain, {**PretrainArguments(train_file="train.txt", tokenizer="tok").as_keywords(), **remote_code}),
+        (finetune, {**FinetuneArguments(tokenizer="tok").as_keywords(), **remote_code}),
+        (generate_text, {**GenerateArguments(model="lm").as_keywords(), **remote_code}),
+        (run_demo, asdict(DemoArguments())),
+    ]
+    for function, keywords in commands:
+        inspect.signature(function).bind_partial(**keywords)  # a TypeError names a flag the function lacks

@@ -235,3 +235,23 @@ def test_bad_run_data_is_reported(classifier_dir, tmp_path):
 
 def test_template_in_model_cards_matches_the_shipped_one():
     assert (REPO_ROOT / "model_cards" / "templates" / "model_card.md").read_text() == TEMPLATE_PATH.read_text()
+
+
+def test_run_info_and_results_files_keep_the_same_figures():
+    from hf_seq.model_card import _metrics_from_results
+    from hf_seq.training.common import metrics_for_card
+
+    figures = {
+        "eval_loss": 0.5,
+        "eval_accuracy": 0.8,
+        "eval_n": 62,
+        "eval_runtime": 1.2,
+        "eval_samples_per_second": 50.0,
+        "eval_steps_per_second": 5.0,
+        "eval_tokens_per_second": 900.0,
+        "eval_model_preparation_time": 0.01,
+        "eval_flag": True,
+    }
+    written = {entry["name"] for entry in metrics_for_card(figures, "test", prefix="eval_")}
+    read = {metric.name for metric in _metrics_from_results(figures, "test", None)}
+    assert written == read == {"loss", "accuracy"}

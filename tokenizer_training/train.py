@@ -154,31 +154,9 @@ def train_tokenizer(
         FileExistsError: `output_dir` is not empty and `overwrite` is False (checked before training).
     """
     # Check every argument before spending time on training.
-    given = [name for name, value in (("files", files), ("texts", texts), ("dataset", dataset)) if value is not None]
-    if len(given) != 1:
-        raise ValueError(f"Give exactly one corpus among files=, texts=, dataset=; got {given or 'none'}.")
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"Unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}.")
-    if padding_side not in PADDING_SIDES:
-        raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}.")
-    if dataset is not None:
-        import datasets
-
-        if not isinstance(dataset, datasets.Dataset):
-            raise TypeError(
-                f"dataset= takes a datasets.Dataset (one split), got {type(dataset).__name__}; for a DatasetDict pick a "
-                "split, for an IterableDataset pass texts=(row[column] for row in dataset)."
-            )
-    if texts is not None and text_column is not None:
-        raise ValueError("text_column applies to files= and dataset=, not to texts=.")
-    if limit_alphabet is not None and algorithm != "bpe":
-        raise ValueError(f"limit_alphabet applies to algorithm='bpe' only (char uses vocab_size), not {algorithm!r}.")
-    if limit_alphabet is not None and limit_alphabet < 1:
-        raise ValueError(f"limit_alphabet must be a positive integer, got {limit_alphabet}.")
-    if min_frequency < 0:
-        raise ValueError(f"min_frequency must be >= 0, got {min_frequency}.")
-    if model_max_length is not None and model_max_length < 1:
-        raise ValueError(f"model_max_length must be a positive integer, got {model_max_length}.")
+    _check_arguments(
+        files, texts, dataset, text_column, algorithm, padding_side, limit_alphabet, min_frequency, model_max_length
+    )
     special_tokens = special_tokens_in_order(pad_token, unk_token, bos_token, eos_token, cls_token, mask_token)
     smallest = minimum_vocab_size(algorithm, len(special_tokens), limit_alphabet)
     if not isinstance(vocab_size, int) or vocab_size < smallest:
@@ -192,38 +170,10 @@ def train_tokenizer(
     trainer = _build_trainer(
         algorithm, vocab_size, min_frequency, list(special_tokens.values()), limit_alphabet, show_progress
     )
-
-    if files is not None and text_column is None:
-        paths = check_text_files(files)
-        # tokenizers reads and counts the files itself, in parallel (no Python loop over lines).
-        backend.train([str(path) for path in paths], trainer=trainer)
-        corpus = {"files": [str(path) for path in paths]}
-    else:
-        if files is not None:
-            paths = check_text_files(files)
-            dataset = load_text_column(paths, text_column)
-            corpus = {"files": [str(path) for path in paths], "text_column": text_column}
-        elif dataset is not None:
-            corpus = {"dataset_rows": len(dataset), "text_column": text_column}
-        else:
-            corpus = {"texts": "iterable of strings"}
-        checked_texts = CheckedTexts(texts if texts is not None else iter_dataset_texts(dataset, text_column))
-        backend.train_from_iterator(checked_texts, trainer=trainer)
-        if checked_texts.non_blank_count == 0:
-            raise ValueError("Empty corpus: the training texts contain no non-blank string.")
-
+    corpus = _train_on_corpus(backend, trainer, files, texts, dataset, text_column)
     if algorithm != "word":
         backend = _byte_tokens_as_plain_vocabulary(backend)
-        learned_size = backend.get_vocab_size()
-        if learned_size > vocab_size:
-            # BpeTrainer keeps the whole alphabet even when it does not fit; refuse instead of exceeding vocab_size.
-            alphabet_size = learned_size - len(special_tokens) - len(BYTE_TOKENS)
-            raise ValueError(
-                f"vocab_size={vocab_size} is smaller than the corpus alphabet ({alphabet_size} distinct characters) "
-                f"plus {len(special_tokens)} special tokens and {len(BYTE_TOKENS)} byte tokens = {learned_size}. "
-                f"Use vocab_size > {learned_size}, or limit_alphabet=N to keep only the N most frequent characters "
-                "(the others are encoded as bytes)."
-            )
+        _check_vocabulary_fits(backend, vocab_size, len(special_tokens))
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
@@ -255,15 +205,83 @@ def train_tokenizer(
     return tokenizer
 
 
-def model_config_kwargs(tokenizer) -> dict[str, int]:
+def _check_arguments(
+    files, texts, dataset, text_column, algorithm, padding_side, limit_alphabet, min_frequency, model_max_length
+):
+    """Raise for a corpus given none or several ways, or a setting out of range (see `train_tokenizer`)."""
+    given = [name for name, value in (("files", files), ("texts", texts), ("dataset", dataset)) if value is not None]
+    if len(given) != 1:
+        raise ValueError(f"Give exactly one corpus among files=, texts=, dataset=; got {given or 'none'}.")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"Unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}.")
+    if padding_side not in PADDING_SIDES:
+        raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}.")
+    if dataset is not None:
+        import datasets
+
+        if not isinstance(dataset, datasets.Dataset):
+            raise TypeError(
+                f"dataset= takes a datasets.Dataset (one split), got {type(dataset).__name__}; for a DatasetDict pick a "
+                "split, for an IterableDataset pass texts=(row[column] for row in dataset)."
+            )
+    if texts is not None and text_column is not None:
+        raise ValueError("text_column applies to files= and dataset=, not to texts=.")
+    if limit_alphabet is not None and algorithm != "bpe":
+        raise ValueError(f"limit_alphabet applies to algorithm='bpe' only (char uses vocab_size), not {algorithm!r}.")
+    if limit_alphabet is not None and limit_alphabet < 1:
+        raise ValueError(f"limit_alphabet must be a positive integer, got {limit_alphabet}.")
+    if min_frequency < 0:
+        raise ValueError(f"min_frequency must be >= 0, got {min_frequency}.")
+    if model_max_length is not None and model_max_length < 1:
+        raise ValueError(f"model_max_length must be a positive integer, got {model_max_length}.")
+
+
+def _train_on_corpus(backend, trainer, files, texts, dataset, text_column) -> dict:
+    """Train `backend` on the one corpus given; returns what training_info.json records of that corpus."""
+    if files is not None and text_column is None:
+        paths = check_text_files(files)
+        # tokenizers reads and counts the files itself, in parallel (no Python loop over lines).
+        backend.train([str(path) for path in paths], trainer=trainer)
+        return {"files": [str(path) for path in paths]}
+    if files is not None:
+        paths = check_text_files(files)
+        dataset = load_text_column(paths, text_column)
+        corpus = {"files": [str(path) for path in paths], "text_column": text_column}
+    elif dataset is not None:
+        corpus = {"dataset_rows": len(dataset), "text_column": text_column}
+    else:
+        corpus = {"texts": "iterable of strings"}
+    checked_texts = CheckedTexts(texts if texts is not None else iter_dataset_texts(dataset, text_column))
+    backend.train_from_iterator(checked_texts, trainer=trainer)
+    if checked_texts.non_blank_count == 0:
+        raise ValueError("Empty corpus: the training texts contain no non-blank string.")
+    return corpus
+
+
+def _check_vocabulary_fits(backend, vocab_size, num_special_tokens):
+    """BpeTrainer keeps the whole alphabet even when it does not fit: refuse instead of exceeding vocab_size."""
+    learned_size = backend.get_vocab_size()
+    if learned_size > vocab_size:
+        alphabet_size = learned_size - num_special_tokens - len(BYTE_TOKENS)
+        raise ValueError(
+            f"vocab_size={vocab_size} is smaller than the corpus alphabet ({alphabet_size} distinct characters) "
+            f"plus {num_special_tokens} special tokens and {len(BYTE_TOKENS)} byte tokens = {learned_size}. "
+            f"Use vocab_size > {learned_size}, or limit_alphabet=N to keep only the N most frequent characters "
+            "(the others are encoded as bytes)."
+        )
+
+
+def model_config_kwargs(tokenizer, require_special_tokens: bool = True) -> dict[str, int | None]:
     """The config fields a model needs to agree with `tokenizer`: vocab_size and the pad/bos/eos ids.
 
-    `hf_seq.LSTMConfig(**model_config_kwargs(tokenizer), hidden_size=...)` builds a matching model config.
+    `hf_seq.LSTMConfig(**model_config_kwargs(tokenizer), hidden_size=...)` builds a matching model config. A
+    tokenizer without one of these tokens is refused, unless `require_special_tokens=False`: that id is then None
+    (as for a Hub tokenizer without a pad token).
     """
     kwargs = {"vocab_size": len(tokenizer)}
     for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
         token_id = getattr(tokenizer, name)
-        if token_id is None:
+        if token_id is None and require_special_tokens:
             raise ValueError(
                 f"The tokenizer has no {name.removesuffix('_id')}; set one before building a model config."
             )

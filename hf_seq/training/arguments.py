@@ -4,7 +4,16 @@
 `overwrite_output_dir` was a TrainingArguments flag until transformers 5 removed it; it lives here now, with the
 meaning hf-seq gives it (a non-empty output_dir is emptied first, never written into as it is)."""
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+
+def _as_keywords(arguments, **renamed):
+    """The fields of an argument dataclass as the keyword arguments of the function it is for; `renamed` maps a
+    field to the parameter it fills where their names differ (`--model_name_or_path` is `model=`)."""
+    keywords = asdict(arguments)
+    for name, parameter in renamed.items():
+        keywords[parameter] = keywords.pop(name)
+    return keywords
 
 
 @dataclass
@@ -43,6 +52,10 @@ class PretrainArguments:
             "initialise a fresh model's input embeddings (and a tied LM head)."
         },
     )
+
+    def as_keywords(self):
+        """These arguments as `hf_seq.training.pretrain`'s keyword arguments."""
+        return _as_keywords(self, model_name_or_path="model")
 
 
 @dataclass
@@ -92,6 +105,10 @@ class FinetuneArguments:
         },
     )
 
+    def as_keywords(self):
+        """These arguments as `hf_seq.training.finetune`'s keyword arguments."""
+        return _as_keywords(self, model_name_or_path="model", data="dataset")
+
 
 @dataclass
 class EvaluateArguments:
@@ -120,8 +137,11 @@ class EvaluateArguments:
 
 @dataclass
 class GenerateArguments:
-    model: str = field(metadata={"help": "Saved causal LM folder."})
-    prompt: list[str] = field(default_factory=lambda: [""], metadata={"help": "Prompts (default: one empty prompt)."})
+    model: str = field(metadata={"help": "Saved causal LM or seq2seq model folder."})
+    prompt: list[str] = field(
+        default_factory=lambda: [""],
+        metadata={"help": "Prompts, or a seq2seq model's sources (default: one empty prompt)."},
+    )
     max_new_tokens: int = field(default=40)
     num_return_sequences: int = field(default=1)
     do_sample: bool = field(default=True)
@@ -129,6 +149,10 @@ class GenerateArguments:
     top_p: float = field(default=0.95)
     temperature: float = field(default=1.0)
     seed: int = field(default=0)
+
+    def as_keywords(self):
+        """These arguments as `hf_seq.training.generate_text`'s keyword arguments."""
+        return _as_keywords(self, model="model_dir", prompt="prompts")
 
 
 @dataclass

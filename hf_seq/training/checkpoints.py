@@ -2,16 +2,14 @@
 
 A run killed while saving leaves a `checkpoint-<step>` folder with only some of its files. Both loops therefore
 write `checkpoint_complete.json` into a checkpoint as its very last file: the TBPTT loop before it renames the
-folder into place, `Trainer` (through `CheckpointCompleteCallback`) once every process and every other callback has
-written its part. `resume_from_checkpoint="latest"` resumes from the newest folder that holds it.
+folder into place, `Trainer` (through `callbacks.CheckpointCompleteCallback`) once every process and every other
+callback has written its part. `resume_from_checkpoint="latest"` resumes from the newest folder that holds it.
 """
 
 import logging
 import os
 import re
 
-from accelerate import PartialState
-from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .common import write_json_atomically
@@ -24,6 +22,12 @@ CHECKPOINT_COMPLETE_NAME = "checkpoint_complete.json"
 CHECKPOINT_FOLDER_PATTERN = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
 LATEST = ("latest", "true", "True", True)
 NO_RESUME = (None, "", "false", "False", False)
+
+
+def resumes(training_args) -> bool:
+    """True when a run continues the one saved in output_dir (`resume_from_checkpoint` set), even when that run has
+    no complete checkpoint yet."""
+    return training_args.resume_from_checkpoint not in NO_RESUME
 
 
 def checkpoint_dir(output_dir: str, global_step: int) -> str:
@@ -85,19 +89,3 @@ def resolve_resume_checkpoint(resume_from_checkpoint: str | bool | None, output_
             f"killed while saving it, or it was not saved by hf-seq); resume from another one, or from latest"
         )
     return resume_from_checkpoint
-
-
-class CheckpointCompleteCallback(TrainerCallback):
-    """Marks each `Trainer` checkpoint complete once it is: add it after every callback that writes into
-    checkpoints (its `on_save` must run last).
-
-    Every process writes files into a checkpoint (each its own RNG state), so the main process marks it only after
-    all of them are done. A kill before the marker leaves a folder that `resolve_resume_checkpoint` skips. Trainer
-    deletes checkpoints beyond `save_total_limit` before the callbacks run, so with `save_total_limit=1` a kill in
-    that short window leaves no complete checkpoint (the run then starts afresh, saying so).
-    """
-
-    def on_save(self, args, state, control, **kwargs):
-        PartialState().wait_for_everyone()
-        if args.should_save:  # the process(es) that write the checkpoint's shared files
-            mark_checkpoint_complete(checkpoint_dir(args.output_dir, state.global_step), state.global_step)

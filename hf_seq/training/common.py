@@ -25,6 +25,11 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from tokenizer_training import model_config_kwargs
+
+from ..model_card import is_quality_metric
+from ..models.recurrent.configuration_recurrent import RECURRENT_MODEL_TYPES
+
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +40,6 @@ MODEL_TYPE_ALIASES = {
     "gru": "hf_seq_gru",
     "transformer": "hf_seq_transformer_lm",
 }
-RECURRENT_MODEL_TYPES = ("hf_seq_rnn", "hf_seq_lstm", "hf_seq_gru")
 
 
 @dataclass
@@ -291,12 +295,7 @@ def config_for_tokenizer(model_type, tokenizer, **overrides):
     """
     config_class = CONFIG_MAPPING[project_model_type(model_type)]
     check_config_overrides(config_class, overrides)
-    special_ids = {
-        "vocab_size": len(tokenizer),
-        "pad_token_id": tokenizer.pad_token_id,
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-    }
+    special_ids = model_config_kwargs(tokenizer, require_special_tokens=False)  # a Hub tokenizer may lack pad
     try:
         return config_class(**{**special_ids, **overrides})
     except (StrictDataclassError, TypeError) as error:  # a value of the wrong type, e.g. hidden_size="abc"
@@ -404,20 +403,16 @@ def hardware_description():
 def metrics_for_card(metrics, split, dataset=None, prefix=None):
     """`{"eval_accuracy": 0.8, ...}` -> run_info's metric entries `[{"name": "accuracy", "value": 0.8, "split": ...}]`.
 
-    Only quality figures are kept (no runtimes or throughputs); `prefix` (e.g. "eval_") is stripped and required.
+    Only quality figures are kept (`hf_seq.model_card.is_quality_metric`: no runtimes, throughputs or counts);
+    `prefix` (e.g. "eval_") is stripped and required.
     """
-    # Speeds and counts are not quality figures (the counts are recorded elsewhere in run_info).
-    speed_words = ("runtime", "per_second", "flos", "epoch", "global_step", "steps")
-    counts = ("n", "n_tokens", "tokens")
     entries = []
     for key, value in metrics.items():
         if prefix:
             if not key.startswith(prefix):
                 continue
             key = key[len(prefix) :]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or any(word in key for word in speed_words):
-            continue
-        if key in counts:
+        if not is_quality_metric(key, value):
             continue
         entry = {"name": key, "value": value, "split": split}
         if dataset:
@@ -487,6 +482,20 @@ def write_run_info(output_dir, **record):
     """
     record.setdefault("hardware", hardware_description())
     write_json_atomically(os.path.join(output_dir, RUN_INFO_NAME), record)
+
+
+def save_trainer_run(trainer, train_metrics, record):
+    """Save a finished `Trainer` run into its output_dir: the model with its tokenizer, trainer_state.json,
+    train_results.json (`train_metrics`) and, from the main process, run_info.json (`record`, see `write_run_info`).
+
+    Every process returns only once the folder is complete (the main process writes it).
+    """
+    trainer.save_model()
+    trainer.save_state()
+    trainer.save_metrics("train", train_metrics)
+    if trainer.is_world_process_zero():
+        write_run_info(trainer.args.output_dir, **record)
+    trainer.accelerator.wait_for_everyone()
 
 
 def tokenizer_fingerprint(tokenizer):

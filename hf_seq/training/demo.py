@@ -78,69 +78,22 @@ def run_demo(
     start = time.time()
     try:
         print(f"[1/4] Training a BPE tokenizer ({vocab_size} tokens) on the shipped review sample", flush=True)
-        tokenizer_dir = os.path.join(work_dir, "tokenizer")
         train_file = sample_data_path("reviews_sample_train.txt")
-        tokenizer = train_tokenizer(files=[train_file], vocab_size=vocab_size, output_dir=tokenizer_dir)
+        tokenizer = train_tokenizer(
+            files=[train_file], vocab_size=vocab_size, output_dir=os.path.join(work_dir, "tokenizer")
+        )
 
         print("[2/4] Pretraining an LSTM language model (truncated BPTT)", flush=True)
         lm_dir = os.path.join(work_dir, "lm")
-        lm_args = TrainingArguments(
-            output_dir=lm_dir,
-            per_device_train_batch_size=32,
-            per_device_eval_batch_size=10,
-            num_train_epochs=lm_epochs,
-            learning_rate=3e-3,
-            warmup_steps=20,
-            logging_steps=20,
-            save_strategy="no",
-            seed=seed,
-            report_to="none",
-            disable_tqdm=disable_tqdm,
-        )
-        lm_run = pretrain(
-            lm_args,
-            train_file,
-            tokenizer,
-            validation_file=sample_data_path("reviews_sample_valid.txt"),
-            model_type="lstm",
-            config_overrides={"embedding_size": embedding_size, "hidden_size": hidden_size, "num_hidden_layers": 1},
-            loop="tbptt",
-            bptt=35,
-        )
+        sizes = {"embedding_size": embedding_size, "hidden_size": hidden_size, "num_hidden_layers": 1}
+        lm_run = _pretrain_lm(lm_dir, train_file, tokenizer, lm_epochs, sizes, seed, disable_tqdm)
         print(f"      validation perplexity: {lm_run.metrics['eval_perplexity']:.1f}", flush=True)
 
         print("[3/4] Fine-tuning it on the NSMC sample (4,000 train / 1,000 test reviews)", flush=True)
         classifier_dir = os.path.join(work_dir, "classifier")
-        classifier_args = TrainingArguments(
-            output_dir=classifier_dir,
-            per_device_train_batch_size=32,
-            per_device_eval_batch_size=64,
-            num_train_epochs=classifier_epochs,
-            learning_rate=2e-3,
-            warmup_steps=20,
-            logging_steps=20,
-            eval_strategy="epoch",
-            save_strategy="no",
-            seed=seed,
-            report_to="none",
-            disable_tqdm=disable_tqdm,
-        )
-        classifier_run = finetune(
-            classifier_args,
-            tokenizer,
-            model=lm_dir,
-            dataset=load_nsmc(),
-            max_length=64,
-            extra_run_info={
-                "datasets": [
-                    {
-                        "name": "NSMC sample",
-                        "details": "4,000 train / 1,000 test reviews shipped with hf-seq (a CC0 sample of e9t/nsmc)",
-                    }
-                ],
-                "base_model_path": os.path.join(output_dir, "lm"),
-                "intended_use": "A demonstration of the hf-seq pipeline, not a production sentiment model.",
-            },
+        base_model_path = os.path.join(output_dir, "lm")
+        classifier_run = _finetune_classifier(
+            classifier_dir, lm_dir, tokenizer, classifier_epochs, seed, disable_tqdm, base_model_path
         )
         accuracy = classifier_run.metrics["eval_accuracy"]
         print(f"      test accuracy on {classifier_run.metrics['eval_n']} reviews: {accuracy:.4f}", flush=True)
@@ -160,13 +113,7 @@ def run_demo(
             "wall_time_seconds": round(time.time() - start, 1),
         }
         write_json_atomically(os.path.join(work_dir, "demo_results.json"), results)
-        if os.path.exists(output_dir):
-            old_dir = work_dir + "-old"
-            os.replace(output_dir, old_dir)  # swap, then delete: the old demo is gone only once the new one is in
-            os.replace(work_dir, output_dir)
-            shutil.rmtree(old_dir)
-        else:
-            os.replace(work_dir, output_dir)
+        _move_into_place(work_dir, output_dir)
     except BaseException:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise
@@ -177,3 +124,75 @@ def run_demo(
     )
     results["output_dir"] = output_dir
     return results
+
+
+def _training_arguments(output_dir, epochs, seed, disable_tqdm, **settings):
+    """The demo's TrainingArguments: batches of 32, a short warmup, no checkpoints, no reports."""
+    return TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=32,
+        num_train_epochs=epochs,
+        warmup_steps=20,
+        logging_steps=20,
+        save_strategy="no",
+        seed=seed,
+        report_to="none",
+        disable_tqdm=disable_tqdm,
+        **settings,
+    )
+
+
+def _pretrain_lm(lm_dir, train_file, tokenizer, epochs, sizes, seed, disable_tqdm):
+    lm_args = _training_arguments(
+        lm_dir, epochs, seed, disable_tqdm, per_device_eval_batch_size=10, learning_rate=3e-3
+    )
+    return pretrain(
+        lm_args,
+        train_file,
+        tokenizer,
+        validation_file=sample_data_path("reviews_sample_valid.txt"),
+        model_type="lstm",
+        config_overrides=sizes,
+        loop="tbptt",
+        bptt=35,
+    )
+
+
+def _finetune_classifier(classifier_dir, lm_dir, tokenizer, epochs, seed, disable_tqdm, base_model_path):
+    classifier_args = _training_arguments(
+        classifier_dir,
+        epochs,
+        seed,
+        disable_tqdm,
+        per_device_eval_batch_size=64,
+        learning_rate=2e-3,
+        eval_strategy="epoch",
+    )
+    return finetune(
+        classifier_args,
+        tokenizer,
+        model=lm_dir,
+        dataset=load_nsmc(),
+        max_length=64,
+        extra_run_info={
+            "datasets": [
+                {
+                    "name": "NSMC sample",
+                    "details": "4,000 train / 1,000 test reviews shipped with hf-seq (a CC0 sample of e9t/nsmc)",
+                }
+            ],
+            "base_model_path": base_model_path,
+            "intended_use": "A demonstration of the hf-seq pipeline, not a production sentiment model.",
+        },
+    )
+
+
+def _move_into_place(work_dir, output_dir):
+    """Replace output_dir by work_dir; an old demo there is deleted only once the new one is in."""
+    if os.path.exists(output_dir):
+        old_dir = work_dir + "-old"
+        os.replace(output_dir, old_dir)  # swap, then delete: the old demo is gone only once the new one is in
+        os.replace(work_dir, output_dir)
+        shutil.rmtree(old_dir)
+    else:
+        os.replace(work_dir, output_dir)

@@ -8,6 +8,7 @@ import tempfile
 import torch
 from transformers import (
     AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     DataCollatorForLanguageModeling,
     DataCollatorWithPadding,
@@ -19,7 +20,7 @@ from transformers import (
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
 from ..data.nsmc import NSMC_HEADER, load_nsmc_files
 from .common import is_recurrent, load_saved_model, load_tokenizer, read_model_config, reads_backward
-from .finetune import encode_for_sequence_classification, with_bpe_dropout
+from .encoding import encode_for_sequence_classification, with_bpe_dropout
 from .metrics import argmax_logits, perplexity, sequence_classification_metrics
 from .tbptt import evaluate_streams, make_accelerator
 
@@ -303,12 +304,13 @@ def generate_text(
     seed=0,
     trust_remote_code=False,
 ):
-    """Continue each prompt with a saved causal LM (`model.generate`); returns the decoded texts, prompt included.
+    """Generate from a saved model with `model.generate`; returns the decoded texts.
 
-    An empty prompt starts from the tokenizer's bos token, i.e. a review from scratch. A backward LM
-    (`reading_direction="backward"`) takes the prompt as the end of a text and writes what comes before it, back to
-    the text's bos; the text is returned in reading order. The folder must hold a causal LM (a classifier has no
-    head that predicts tokens), and its own code runs only with `trust_remote_code`.
+    A causal LM continues each prompt (the prompt is part of the text returned). An empty prompt starts from the
+    tokenizer's bos token, i.e. a review from scratch. A backward LM (`reading_direction="backward"`) takes the
+    prompt as the end of a text and writes what comes before it, back to the text's bos; the text is returned in
+    reading order. A seq2seq model (hf-seq train-seq2seq) takes each prompt as a source and returns its output
+    alone. A classifier has no head that predicts tokens; a folder's own code runs only with `trust_remote_code`.
     """
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"model folder not found: {model_dir}")
@@ -316,13 +318,15 @@ def generate_text(
         prompts = [prompts]
     _check_generation_settings(max_new_tokens, do_sample, top_k, top_p, temperature, num_return_sequences)
     architecture = _architecture(model_dir, trust_remote_code)
-    if not architecture.endswith("ForCausalLM"):
+    is_seq2seq = architecture.endswith("ForConditionalGeneration")
+    if not (is_seq2seq or architecture.endswith("ForCausalLM")):
         raise ValueError(
             f"{model_dir} holds a {architecture}, which has no language-model head to generate with; "
-            "give a causal LM folder (one written by hf-seq pretrain)"
+            "give a causal LM folder (one written by hf-seq pretrain) or a seq2seq one (hf-seq train-seq2seq)"
         )
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
-    model = load_saved_model(model_dir, AutoModelForCausalLM, trust_remote_code=trust_remote_code)
+    auto_class = AutoModelForSeq2SeqLM if is_seq2seq else AutoModelForCausalLM
+    model = load_saved_model(model_dir, auto_class, trust_remote_code=trust_remote_code)
     model.eval()
     generation_config = GenerationConfig(
         max_new_tokens=max_new_tokens,
@@ -335,12 +339,19 @@ def generate_text(
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
+    torch.manual_seed(seed)
+    if is_seq2seq:
+        return _generate_from_sources(model, tokenizer, prompts, generation_config)
+    return _continue_prompts(model, tokenizer, prompts, generation_config)
+
+
+def _continue_prompts(model, tokenizer, prompts, generation_config):
+    """A causal LM's continuation of each prompt, prompt included (a backward LM's in reading order)."""
     backward = reads_backward(model)
     if backward:
         if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
             raise ValueError("a backward LM needs a tokenizer with bos and eos tokens (where texts start and end)")
         generation_config.eos_token_id = tokenizer.bos_token_id  # read backward, a text ends at its start
-    torch.manual_seed(seed)
     texts = []
     for prompt in prompts:
         input_ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
@@ -356,6 +367,22 @@ def generate_text(
             )
         if backward:
             output_ids = output_ids.flip(1)
+        texts.extend(tokenizer.batch_decode(output_ids, skip_special_tokens=True))
+    return texts
+
+
+def _generate_from_sources(model, tokenizer, sources, generation_config):
+    """A seq2seq model's output for each source, encoded as in training (`hf_seq.seq2seq.tokenize_pairs`)."""
+    generation_config.decoder_start_token_id = model.config.decoder_start_token_id
+    texts = []
+    for source in sources:
+        input_ids = tokenizer(source, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        if input_ids.shape[1] == 0:
+            raise ValueError("a seq2seq model needs a non-empty source text to generate from")
+        with torch.no_grad():
+            output_ids = model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), generation_config=generation_config
+            )
         texts.extend(tokenizer.batch_decode(output_ids, skip_special_tokens=True))
     return texts
 

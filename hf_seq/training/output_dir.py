@@ -8,7 +8,7 @@ non-empty output_dir unless it resumes the run saved there (`resume_from_checkpo
 import os
 import shutil
 
-from .checkpoints import NO_RESUME
+from .checkpoints import resumes
 
 
 def prepare_output_dir(training_args, overwrite_output_dir: bool = False, read_paths: dict | None = None) -> None:
@@ -23,7 +23,7 @@ def prepare_output_dir(training_args, overwrite_output_dir: bool = False, read_p
         _check_not_read_from(output_dir, label, path)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"output_dir {output_dir} is a file, not a folder")
-    resuming = training_args.resume_from_checkpoint not in NO_RESUME
+    resuming = resumes(training_args)
     if overwrite_output_dir and resuming:
         raise ValueError(
             "overwrite_output_dir empties output_dir, resume_from_checkpoint continues the run saved "

@@ -12,7 +12,8 @@ from transformers import (
 )
 
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
-from .checkpoints import NO_RESUME, CheckpointCompleteCallback, resolve_resume_checkpoint
+from .callbacks import CheckpointCompleteCallback
+from .checkpoints import resolve_resume_checkpoint, resumes
 from .common import (
     TrainingRun,
     check_length_fits_positions,
@@ -25,10 +26,10 @@ from .common import (
     load_tokenizer,
     metrics_for_card,
     reads_backward,
+    save_trainer_run,
     tokenizer_fingerprint,
     training_args_without_secrets,
     training_arguments_record,
-    write_run_info,
 )
 from .metrics import perplexity
 from .output_dir import prepare_output_dir
@@ -132,9 +133,8 @@ def pretrain(
     word2vec_record = None
     if init_embeddings_from is not None:
         read_paths["the word vectors"] = init_embeddings_from
-        resuming = training_args.resume_from_checkpoint not in NO_RESUME
         word2vec_record = initialise_embeddings_from_word2vec(
-            model, init_embeddings_from, tokenizer, fresh_model, resuming
+            model, init_embeddings_from, tokenizer, fresh_model, resumes(training_args)
         )
     prepare_output_dir(training_args, overwrite_output_dir, read_paths)
 
@@ -210,23 +210,17 @@ def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_si
         metrics.update(eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
     wall_time = time.time() - start_time
-    trainer.save_model()
-    trainer.save_state()
-    trainer.save_metrics("train", train_result.metrics)
-    if trainer.is_world_process_zero():
-        write_run_info(
-            training_args.output_dir,
-            task="causal-lm",
-            training_loop="Trainer",
-            model_type=model.config.model_type,
-            num_parameters=count_parameters(model),
-            datasets=run_record["datasets"],
-            metrics=metrics_for_card(metrics, "validation", prefix="eval_"),
-            eval_split="validation",
-            hyperparameters={**training_arguments_record(training_args), "block_size": block_size},
-            wall_time_seconds=round(wall_time, 2),
-            tokenizer_fingerprint=tokenizer_fingerprint(tokenizer),
-        )
-    # Every process returns only once the model folder is complete (the main process writes it).
-    trainer.accelerator.wait_for_everyone()
+    record = {
+        "task": "causal-lm",
+        "training_loop": "Trainer",
+        "model_type": model.config.model_type,
+        "num_parameters": count_parameters(model),
+        "datasets": run_record["datasets"],
+        "metrics": metrics_for_card(metrics, "validation", prefix="eval_"),
+        "eval_split": "validation",
+        "hyperparameters": {**training_arguments_record(training_args), "block_size": block_size},
+        "wall_time_seconds": round(wall_time, 2),
+        "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
+    }
+    save_trainer_run(trainer, train_result.metrics, record)
     return TrainingRun(model=trainer.model, tokenizer=tokenizer, metrics=metrics, output_dir=training_args.output_dir)

@@ -13,11 +13,13 @@ optimizer, scheduler, every process's RNG) plus each process's position and recu
 resumed ends with the parameters of an uninterrupted one.
 """
 
+import functools
 import itertools
 import math
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import torch
@@ -40,6 +42,7 @@ from .common import (
     write_run_info,
 )
 from .metrics import perplexity
+from .optimization import weight_decay_parameter_names
 from .output_dir import prepare_output_dir
 
 
@@ -95,29 +98,45 @@ def evaluate_streams(model, token_ids, accelerator, batch_size=10, bptt=35):
     return {"loss": mean_loss, "perplexity": perplexity(mean_loss), "n_tokens": int(total_tokens.item())}
 
 
-def _save_checkpoint(accelerator, output_dir, global_step, loop_state, save_total_limit=None):
-    """Write `checkpoint-<step>` atomically: everything goes into a temporary folder renamed once complete."""
-    final_dir = checkpoint_dir(output_dir, global_step)
-    temporary_dir = final_dir + ".tmp"
-    if accelerator.is_main_process and os.path.exists(temporary_dir):
-        shutil.rmtree(temporary_dir)  # left by a run killed while saving
-    accelerator.wait_for_everyone()
-    accelerator.save_state(temporary_dir)
-    torch.save(loop_state, os.path.join(temporary_dir, LOOP_STATE_NAME.format(rank=accelerator.process_index)))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        mark_checkpoint_complete(temporary_dir, global_step)  # the one rule of completeness both loops follow
-        if os.path.exists(final_dir):
-            shutil.rmtree(final_dir)
-        os.replace(temporary_dir, final_dir)
-        if save_total_limit:
-            _delete_old_checkpoints(output_dir, keep=save_total_limit)
-    accelerator.wait_for_everyone()
+@dataclass
+class LoopState:
+    """Where the loop stands: what a checkpoint keeps of each process beside `accelerator.save_state`."""
 
+    global_step: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0  # batches of the current epoch already trained on
+    train_loss_sum: float = 0.0
+    train_loss_count: int = 0
+    log_history: list = field(default_factory=list)
+    cache: RecurrentCache | None = None  # the recurrent state the next batch starts from
 
-def _delete_old_checkpoints(output_dir, keep):
-    for folder in checkpoint_folders(output_dir)[:-keep]:
-        shutil.rmtree(folder, ignore_errors=True)
+    def state_dict(self):
+        return {
+            "global_step": self.global_step,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "train_loss_sum": self.train_loss_sum,
+            "train_loss_count": self.train_loss_count,
+            "log_history": self.log_history,
+            "hidden": None if self.cache.hidden is None else self.cache.hidden.cpu(),
+            "cell": None if self.cache.cell is None else self.cache.cell.cpu(),
+            "seen_tokens": self.cache.seen_tokens,
+        }
+
+    @classmethod
+    def load(cls, checkpoint, accelerator):
+        """The state this process saved in `checkpoint`, its recurrent state on this process's device."""
+        path = os.path.join(checkpoint, LOOP_STATE_NAME.format(rank=accelerator.process_index))
+        saved = torch.load(path, weights_only=True)
+        cache = None
+        if saved["hidden"] is not None:
+            cache = RecurrentCache.from_state(
+                hidden=saved["hidden"].to(accelerator.device),
+                cell=None if saved["cell"] is None else saved["cell"].to(accelerator.device),
+                seen_tokens=saved["seen_tokens"],
+            )
+        positions = ("global_step", "epoch", "step_in_epoch", "train_loss_sum", "train_loss_count", "log_history")
+        return cls(**{name: saved[name] for name in positions}, cache=cache)
 
 
 def train_tbptt(
@@ -158,36 +177,109 @@ def train_tbptt(
     args = training_args
     accelerator = accelerator or make_accelerator(args)
     set_seed(args.seed)
-    streaming = not isinstance(train_data, torch.Tensor)
-    batch_size = args.per_device_train_batch_size
+    epoch_batches = functools.partial(_epoch_batches, train_data, args.per_device_train_batch_size, bptt, accelerator)
+    steps_per_epoch = None if _is_streaming(train_data) else len(epoch_batches())
+    total_steps = _total_steps(args, steps_per_epoch)
+    checkpoint = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    prepare_output_dir(args, overwrite_output_dir)
 
-    def epoch_batches():
-        if streaming:
-            return torch.utils.data.DataLoader(
-                StreamingBPTTBatches(train_data, batch_size, bptt),
-                batch_size=None,
-                generator=torch.Generator().manual_seed(0),  # keeps the global RNG (dropout) untouched
-            )
-        return bptt_dataloader(
-            train_data, batch_size, bptt, num_replicas=accelerator.num_processes, rank=accelerator.process_index
+    optimizer, scheduler = _optimizer_and_scheduler(model, args, total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    state = _start_state(checkpoint, accelerator)
+    progress = tqdm(
+        total=total_steps,
+        initial=state.global_step,
+        desc="TBPTT training",
+        disable=bool(args.disable_tqdm) or not accelerator.is_local_main_process,
+    )
+    tokens_this_run, eval_seconds = 0, 0.0  # for the training throughput (this process, this run only)
+    epoch_metrics = {}
+    start_time = time.time()
+    model.train()
+    while state.global_step < total_steps:
+        batches = epoch_batches()
+        if state.step_in_epoch:  # resuming mid-epoch: the batches before the checkpoint were already trained on
+            batches = itertools.islice(batches, state.step_in_epoch, None)
+        ran_to_its_end, tokens = _train_epoch(
+            model, optimizer, scheduler, accelerator, args, state, batches, total_steps, progress
         )
+        tokens_this_run += tokens
+        if ran_to_its_end:
+            # Evaluate, then start the next epoch from fresh state, as pytorch/examples does.
+            state.epoch, state.step_in_epoch, state.cache = state.epoch + 1, 0, None
+            if eval_token_ids is not None:
+                eval_start = time.time()
+                epoch_metrics = _evaluate_and_log(model, eval_token_ids, accelerator, args, bptt, state, progress)
+                eval_seconds += time.time() - eval_start
+            if steps_per_epoch is None and state.global_step == 0:
+                raise ValueError("the streaming corpus gives no batch (too few tokens for the streams and bptt)")
+    progress.close()
+    train_runtime = time.time() - start_time
 
-    steps_per_epoch = None if streaming else len(epoch_batches())
+    metrics = _training_metrics(state, train_runtime, eval_seconds, tokens_this_run, accelerator, steps_per_epoch)
+    if eval_token_ids is not None:
+        if state.step_in_epoch:  # the run stopped mid-epoch: measure the final model
+            epoch_metrics = _evaluate_and_log(model, eval_token_ids, accelerator, args, bptt, state, progress)
+        metrics.update(epoch_metrics)
+
+    accelerator.wait_for_everyone()
+    model = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        _save_model(model, tokenizer, args.output_dir)
+        _write_run_info(model, tokenizer, args, metrics, state.log_history, bptt, run_record)
+    accelerator.wait_for_everyone()
+    return TrainingRun(model=model, tokenizer=tokenizer, metrics=metrics, output_dir=args.output_dir)
+
+
+def _start_state(checkpoint, accelerator):
+    """A fresh run's loop state, or the one saved in `checkpoint` (accelerate restores the model, optimizer,
+    scheduler and RNG states)."""
+    if checkpoint is None:
+        return LoopState()
+    accelerator.load_state(checkpoint)
+    state = LoopState.load(checkpoint, accelerator)
+    accelerator.print(
+        f"Resumed from {checkpoint} at step {state.global_step} (epoch {state.epoch}, batch {state.step_in_epoch})"
+    )
+    return state
+
+
+def _is_streaming(train_data):
+    return not isinstance(train_data, torch.Tensor)
+
+
+def _epoch_batches(train_data, batch_size, bptt, accelerator):
+    """One epoch's batches: batch k holds window k of every stream this process reads."""
+    if _is_streaming(train_data):
+        return torch.utils.data.DataLoader(
+            StreamingBPTTBatches(train_data, batch_size, bptt),
+            batch_size=None,
+            generator=torch.Generator().manual_seed(0),  # keeps the global RNG (dropout) untouched
+        )
+    return bptt_dataloader(
+        train_data, batch_size, bptt, num_replicas=accelerator.num_processes, rank=accelerator.process_index
+    )
+
+
+def _total_steps(args, steps_per_epoch):
+    """`max_steps`, or the optimizer steps of `num_train_epochs` epochs (`steps_per_epoch` is None when streaming)."""
     if args.max_steps and args.max_steps > 0:
         total_steps = args.max_steps
-    elif streaming:
+    elif steps_per_epoch is None:
         raise ValueError("a streaming corpus has no known length: set max_steps")
     else:
         total_steps = math.ceil(args.num_train_epochs * steps_per_epoch)
     if total_steps < 1:
         raise ValueError("nothing to train: the corpus gives no batch (too few tokens for the streams and bptt)")
-    checkpoint = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
-    prepare_output_dir(args, overwrite_output_dir)
+    return total_steps
 
-    no_decay = [name for name, parameter in model.named_parameters() if parameter.ndim < 2]
+
+def _optimizer_and_scheduler(model, args, total_steps):
+    """AdamW as TrainingArguments set it, with weight decay by the rule Trainer follows, and its scheduler."""
+    decays = weight_decay_parameter_names(model)
     parameter_groups = [
-        {"params": [p for n, p in model.named_parameters() if n not in no_decay], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n in no_decay], "weight_decay": 0.0},
+        {"params": [p for n, p in model.named_parameters() if n in decays], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n not in decays], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(
         parameter_groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon
@@ -198,126 +290,56 @@ def train_tbptt(
         num_warmup_steps=args.get_warmup_steps(total_steps),
         num_training_steps=total_steps,
     )
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    return optimizer, scheduler
 
-    # Where to start: a fresh run, or the position and state saved in a checkpoint.
-    global_step, epoch, step_in_epoch, cache = 0, 0, 0, None
-    train_loss_sum, train_loss_count = 0.0, 0
-    tokens_this_run, eval_seconds = 0, 0.0  # for the training throughput (this process, this run only)
-    log_history = []
-    if checkpoint is not None:
-        accelerator.load_state(checkpoint)
-        loop_state = torch.load(
-            os.path.join(checkpoint, LOOP_STATE_NAME.format(rank=accelerator.process_index)), weights_only=True
-        )
-        global_step, epoch, step_in_epoch = loop_state["global_step"], loop_state["epoch"], loop_state["step_in_epoch"]
-        train_loss_sum, train_loss_count = loop_state["train_loss_sum"], loop_state["train_loss_count"]
-        log_history = loop_state["log_history"]
-        if loop_state["hidden"] is not None:
-            cache = RecurrentCache.from_state(
-                hidden=loop_state["hidden"].to(accelerator.device),
-                cell=None if loop_state["cell"] is None else loop_state["cell"].to(accelerator.device),
-                seen_tokens=loop_state["seen_tokens"],
-            )
-        accelerator.print(f"Resumed from {checkpoint} at step {global_step} (epoch {epoch}, batch {step_in_epoch})")
 
+def _train_epoch(model, optimizer, scheduler, accelerator, args, state, batches, total_steps, progress):
+    """Train on `batches` until they run out (returns True) or `total_steps` is reached (False); logs and saves
+    checkpoints on the way. Also returns how many tokens this process read."""
     logging_steps = _as_steps(args.logging_steps, total_steps)
     save_steps = _as_steps(args.save_steps, total_steps) if args.save_strategy == "steps" else 0
-    progress = tqdm(
-        total=total_steps,
-        initial=global_step,
-        desc="TBPTT training",
-        disable=bool(args.disable_tqdm) or not accelerator.is_local_main_process,
-    )
-    start_time = time.time()
-    model.train()
-    epoch_metrics = {}
-    while global_step < total_steps:
-        batches = epoch_batches()
-        if step_in_epoch:  # resuming mid-epoch: the batches before the checkpoint were already trained on
-            batches = itertools.islice(batches, step_in_epoch, None)
-        for batch in batches:
-            if global_step >= total_steps:  # max_steps reached mid-epoch
-                break
-            input_ids = batch["input_ids"].to(accelerator.device)
-            target_ids = batch["target_ids"].to(accelerator.device)
-            with accelerator.autocast():
-                outputs = model(input_ids=input_ids, cache=cache, use_cache=True)
-                loss = _next_token_loss(outputs.logits, target_ids)
-            accelerator.backward(loss)
-            if args.max_grad_norm and args.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            # Keep the state, drop its history: the next window starts where this one ended.
-            cache = cache_of(outputs).detach()
-
-            global_step += 1
-            step_in_epoch += 1
-            train_loss_sum += loss.item()
-            train_loss_count += 1
-            tokens_this_run += input_ids.numel()
-            progress.update(1)
-            if logging_steps and global_step % logging_steps == 0:
-                log_history.append(
-                    {"step": global_step, "loss": round(loss.item(), 4), "learning_rate": scheduler.get_last_lr()[0]}
-                )
-                progress.set_postfix(loss=f"{loss.item():.3f}")
-            if save_steps and global_step % save_steps == 0 and global_step < total_steps:
-                loop_state = {
-                    "global_step": global_step,
-                    "epoch": epoch,
-                    "step_in_epoch": step_in_epoch,
-                    "train_loss_sum": train_loss_sum,
-                    "train_loss_count": train_loss_count,
-                    "log_history": log_history,
-                    "hidden": None if cache.hidden is None else cache.hidden.cpu(),
-                    "cell": None if cache.cell is None else cache.cell.cpu(),
-                    "seen_tokens": cache.seen_tokens,
-                }
-                _save_checkpoint(accelerator, args.output_dir, global_step, loop_state, args.save_total_limit)
-        else:
-            # The epoch ran to its end: evaluate, then start the next one from fresh state, as pytorch/examples does.
-            epoch += 1
-            step_in_epoch = 0
-            cache = None
-            if eval_token_ids is not None:
-                eval_start = time.time()
-                epoch_metrics = _evaluate_and_log(
-                    model, eval_token_ids, accelerator, args, bptt, epoch, global_step, log_history, progress
-                )
-                eval_seconds += time.time() - eval_start
-            if streaming and global_step == 0:
-                raise ValueError("the streaming corpus gives no batch (too few tokens for the streams and bptt)")
-    progress.close()
-    train_runtime = time.time() - start_time
-
-    training_seconds = max(train_runtime - eval_seconds, 1e-9)  # epoch-end evaluations excluded
-    metrics = {
-        "train_loss": train_loss_sum / max(train_loss_count, 1),
-        "train_runtime": round(train_runtime, 2),
-        # Tokens read by all processes per second of training.
-        "train_tokens_per_second": tokens_this_run * accelerator.num_processes / training_seconds,
-        "global_step": global_step,
-        "epoch": epoch + (step_in_epoch / steps_per_epoch if steps_per_epoch else 0),
-    }
-    if eval_token_ids is not None:
-        if step_in_epoch:  # the run stopped mid-epoch: measure the final model
-            epoch_metrics = _evaluate_and_log(
-                model, eval_token_ids, accelerator, args, bptt, epoch, global_step, log_history, progress
+    tokens = 0
+    for batch in batches:
+        if state.global_step >= total_steps:  # max_steps reached mid-epoch
+            return False, tokens
+        loss, batch_tokens = _train_step(model, optimizer, scheduler, accelerator, args.max_grad_norm, state, batch)
+        tokens += batch_tokens
+        progress.update(1)
+        if logging_steps and state.global_step % logging_steps == 0:
+            state.log_history.append(
+                {"step": state.global_step, "loss": round(loss, 4), "learning_rate": scheduler.get_last_lr()[0]}
             )
-        metrics.update(epoch_metrics)
-
-    accelerator.wait_for_everyone()
-    model = accelerator.unwrap_model(model)
-    if accelerator.is_main_process:
-        _save_final_model(model, tokenizer, args, metrics, log_history, bptt, train_runtime, run_record)
-    accelerator.wait_for_everyone()
-    return TrainingRun(model=model, tokenizer=tokenizer, metrics=metrics, output_dir=args.output_dir)
+            progress.set_postfix(loss=f"{loss:.3f}")
+        if save_steps and state.global_step % save_steps == 0 and state.global_step < total_steps:
+            _save_checkpoint(accelerator, args.output_dir, state, args.save_total_limit)
+    return True, tokens
 
 
-def _evaluate_and_log(model, eval_token_ids, accelerator, args, bptt, epoch, global_step, log_history, progress):
+def _train_step(model, optimizer, scheduler, accelerator, max_grad_norm, state, batch):
+    """One optimizer step on one window of every stream, from the state the previous window left; returns the
+    loss and the number of tokens read."""
+    input_ids = batch["input_ids"].to(accelerator.device)
+    target_ids = batch["target_ids"].to(accelerator.device)
+    with accelerator.autocast():
+        outputs = model(input_ids=input_ids, cache=state.cache, use_cache=True)
+        loss = _next_token_loss(outputs.logits, target_ids)
+    accelerator.backward(loss)
+    if max_grad_norm and max_grad_norm > 0:
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    # Keep the state, drop its history: the next window starts where this one ended.
+    state.cache = cache_of(outputs).detach()
+    loss = loss.item()
+    state.global_step += 1
+    state.step_in_epoch += 1
+    state.train_loss_sum += loss
+    state.train_loss_count += 1
+    return loss, input_ids.numel()
+
+
+def _evaluate_and_log(model, eval_token_ids, accelerator, args, bptt, state, progress):
     result = evaluate_streams(
         model, eval_token_ids, accelerator, batch_size=args.per_device_eval_batch_size, bptt=bptt
     )
@@ -326,10 +348,24 @@ def _evaluate_and_log(model, eval_token_ids, accelerator, args, bptt, epoch, glo
         "eval_perplexity": result["perplexity"],
         "eval_tokens": result["n_tokens"],
     }
-    log_history.append({"step": global_step, "epoch": epoch, **metrics})
+    state.log_history.append({"step": state.global_step, "epoch": state.epoch, **metrics})
     if accelerator.is_local_main_process:
-        progress.write(f"epoch {epoch}: valid loss {result['loss']:.4f}, valid perplexity {result['perplexity']:.2f}")
+        progress.write(
+            f"epoch {state.epoch}: valid loss {result['loss']:.4f}, valid perplexity {result['perplexity']:.2f}"
+        )
     return metrics
+
+
+def _training_metrics(state, train_runtime, eval_seconds, tokens_this_run, accelerator, steps_per_epoch):
+    training_seconds = max(train_runtime - eval_seconds, 1e-9)  # epoch-end evaluations excluded
+    return {
+        "train_loss": state.train_loss_sum / max(state.train_loss_count, 1),
+        "train_runtime": round(train_runtime, 2),
+        # Tokens read by all processes per second of training.
+        "train_tokens_per_second": tokens_this_run * accelerator.num_processes / training_seconds,
+        "global_step": state.global_step,
+        "epoch": state.epoch + (state.step_in_epoch / steps_per_epoch if steps_per_epoch else 0),
+    }
 
 
 def _as_steps(value, total_steps):
@@ -341,17 +377,45 @@ def _as_steps(value, total_steps):
     return int(value)
 
 
-def _save_final_model(model, tokenizer, args, metrics, log_history, bptt, train_runtime, run_record):
+def _save_checkpoint(accelerator, output_dir, state, save_total_limit=None):
+    """Write `checkpoint-<step>` atomically: everything goes into a temporary folder renamed once complete."""
+    final_dir = checkpoint_dir(output_dir, state.global_step)
+    temporary_dir = final_dir + ".tmp"
+    if accelerator.is_main_process and os.path.exists(temporary_dir):
+        shutil.rmtree(temporary_dir)  # left by a run killed while saving
+    accelerator.wait_for_everyone()
+    accelerator.save_state(temporary_dir)
+    torch.save(state.state_dict(), os.path.join(temporary_dir, LOOP_STATE_NAME.format(rank=accelerator.process_index)))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        mark_checkpoint_complete(temporary_dir, state.global_step)  # the one rule of completeness both loops follow
+        if os.path.exists(final_dir):
+            shutil.rmtree(final_dir)
+        os.replace(temporary_dir, final_dir)
+        if save_total_limit:
+            _delete_old_checkpoints(output_dir, keep=save_total_limit)
+    accelerator.wait_for_everyone()
+
+
+def _delete_old_checkpoints(output_dir, keep):
+    for folder in checkpoint_folders(output_dir)[:-keep]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _save_model(model, tokenizer, output_dir):
     """save_pretrained into a temporary folder, then move the files into output_dir (nothing half-written)."""
-    os.makedirs(args.output_dir, exist_ok=True)
-    temporary_dir = os.path.join(args.output_dir, ".saving")
+    os.makedirs(output_dir, exist_ok=True)
+    temporary_dir = os.path.join(output_dir, ".saving")
     shutil.rmtree(temporary_dir, ignore_errors=True)
     model.save_pretrained(temporary_dir)
     if tokenizer is not None:
         tokenizer.save_pretrained(temporary_dir)
     for name in os.listdir(temporary_dir):
-        os.replace(os.path.join(temporary_dir, name), os.path.join(args.output_dir, name))
+        os.replace(os.path.join(temporary_dir, name), os.path.join(output_dir, name))
     os.rmdir(temporary_dir)
+
+
+def _write_run_info(model, tokenizer, args, metrics, log_history, bptt, run_record):
     record = {
         "task": "causal-lm",
         "training_loop": "truncated BPTT (accelerate)",
@@ -362,7 +426,7 @@ def _save_final_model(model, tokenizer, args, metrics, log_history, bptt, train_
         "eval_split": "validation",
         "hyperparameters": {**training_arguments_record(args), "bptt": bptt},
         "log_history": log_history,
-        "wall_time_seconds": round(train_runtime, 2),
+        "wall_time_seconds": metrics["train_runtime"],
     }
     if tokenizer is not None:
         record["tokenizer_fingerprint"] = tokenizer_fingerprint(tokenizer)

@@ -70,8 +70,13 @@ COPIES = _copies()
 
 def test_the_families_mark_their_copies():
     families = {path.parent.name for path, *_ in COPIES}
-    assert {"transformer"} <= families  # the Transformer family copies the cache and config helpers
+    assert {"transformer", "word2vec"} <= families  # both copy the recurrent family's config helpers
     assert len(COPIES) >= 8
+    # The Transformer family's input validation and pooling share the recurrent family's helpers.
+    transformer_targets = {
+        target.rsplit(".", 1)[-1] for path, _, target, _ in COPIES if path.parent.name == "transformer"
+    }
+    assert {"_validate_input_ids", "_masked_mean", "_masked_max"} <= transformer_targets
 
 
 @pytest.mark.parametrize("path, line_number, target, copied", COPIES, ids=[f"{c[0].name}:{c[1]}" for c in COPIES])

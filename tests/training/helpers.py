@@ -7,21 +7,24 @@ import sys
 from transformers import TrainingArguments
 
 import hf_seq
+from hf_seq.data import sample_data_path
+from tokenizer_training import model_config_kwargs, train_tokenizer
 
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def train_tiny_tokenizer():
+    """A BPE tokenizer of 600 tokens trained on 1,000 shipped reviews (pad 0, unk 1, bos 2, eos 3)."""
+    with open(sample_data_path("reviews_sample_train.txt"), encoding="utf-8") as handle:
+        texts = handle.read().splitlines()[:1000]
+    return train_tokenizer(texts=texts, vocab_size=600, limit_alphabet=200)
+
+
 def tiny_lstm_config(tokenizer, **overrides):
     settings = {"embedding_size": 16, "hidden_size": 16, "num_hidden_layers": 1}
     settings.update(overrides)
-    return hf_seq.LSTMConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        **settings,
-    )
+    return hf_seq.LSTMConfig(**model_config_kwargs(tokenizer, require_special_tokens=False), **settings)
 
 
 def training_arguments(output_dir, **overrides):

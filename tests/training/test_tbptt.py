@@ -112,3 +112,17 @@ def test_bad_arguments_fail_clearly(tiny_tokenizer, corpus, tmp_path):
         )
     with pytest.raises(ValueError, match="too few"):
         train_tbptt(model, corpus[0][:5], training_arguments(tmp_path), bptt=8)  # 4 streams need 8 tokens
+
+
+@pytest.mark.parametrize("family", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("sizes", [{}, {"tie_word_embeddings": False}, {"embedding_size": 8, "hidden_size": 16}])
+def test_weight_decay_applies_to_the_matrices_and_spares_the_biases(family, sizes):
+    from hf_seq.training.optimization import weight_decay_parameter_names
+
+    config = getattr(hf_seq, f"{family}Config")(
+        **{"vocab_size": 30, "embedding_size": 8, "hidden_size": 8, "num_hidden_layers": 2, **sizes}
+    )
+    model = getattr(hf_seq, f"{family}ForCausalLM")(config)
+    decayed = weight_decay_parameter_names(model)
+    for name, parameter in model.named_parameters():  # the TBPTT loop's groups, as Trainer forms them
+        assert (name in decayed) == (parameter.ndim >= 2), name

@@ -333,7 +333,7 @@ def test_subword_samples_average_the_probabilities_over_segmentations(tiny_token
 def test_subword_samples_draw_fresh_segmentations_and_refuse_what_they_cannot_do(
     tiny_tokenizer, nsmc_dir, lm_dir, tmp_path
 ):
-    from hf_seq.training.finetune import encode_for_sequence_classification, with_bpe_dropout
+    from hf_seq.training.encoding import encode_for_sequence_classification, with_bpe_dropout
 
     test_file = os.path.join(nsmc_dir, "ratings_test.txt")
     dataset = load_nsmc(nsmc_dir)["test"]
@@ -471,7 +471,7 @@ def test_a_transformer_pretrains_on_blocks_and_refuses_tbptt(tiny_tokenizer, tex
 
 
 def test_subword_dropout_resegments_each_read_and_leaves_the_tokenizer_exact(tiny_tokenizer, nsmc_dir):
-    from hf_seq.training.finetune import SubwordDropoutDataset
+    from hf_seq.training.encoding import SubwordDropoutDataset
 
     train = load_nsmc(nsmc_dir)["train"]
     dataset = SubwordDropoutDataset(train, tiny_tokenizer, dropout=0.3, max_length=512)  # nothing truncated
@@ -508,7 +508,7 @@ def test_finetune_with_subword_dropout_records_it(tiny_tokenizer, nsmc_dir, tmp_
 
 
 def test_subword_dropout_bad_inputs(tiny_tokenizer, nsmc_dir, tmp_path):
-    from hf_seq.training.finetune import SubwordDropoutDataset
+    from hf_seq.training.encoding import SubwordDropoutDataset
     from tokenizer_training import train_tokenizer
 
     train = load_nsmc(nsmc_dir)["train"]
@@ -531,7 +531,7 @@ def test_subword_dropout_bad_inputs(tiny_tokenizer, nsmc_dir, tmp_path):
 
 
 def test_layerwise_parameter_groups_give_each_layer_its_rate():
-    from hf_seq.training.finetune import layerwise_parameter_groups
+    from hf_seq.training.optimization import layerwise_parameter_groups
 
     lstm = AutoModelForSequenceClassification.from_config(
         hf_seq.LSTMConfig(
@@ -581,7 +581,7 @@ def test_layerwise_parameter_groups_give_each_layer_its_rate():
 def test_gradual_unfreezing_schedule_goes_top_down_and_ends_fully_trainable():
     from types import SimpleNamespace
 
-    from hf_seq.training.finetune import GradualUnfreezingCallback
+    from hf_seq.training.callbacks import GradualUnfreezingCallback
 
     model = AutoModelForSequenceClassification.from_config(
         hf_seq.LSTMConfig(vocab_size=50, embedding_size=8, hidden_size=8, num_hidden_layers=2, num_labels=2)

@@ -17,7 +17,7 @@ import sys
 import torch
 
 from hf_seq.training import finetune
-from hf_seq.training.finetune import WeightAveragingCallback
+from hf_seq.training.callbacks import WeightAveragingCallback
 from tests.training.helpers import tiny_lstm_config, training_arguments
 
 

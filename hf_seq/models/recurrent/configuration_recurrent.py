@@ -17,6 +17,7 @@ INITIALIZERS = ("uniform", "xavier", "kaiming", "orthogonal")
 POOLINGS = ("last", "mean", "max", "concat")
 NONLINEARITIES = ("tanh", "relu")
 READING_DIRECTIONS = ("forward", "backward")
+RECURRENT_MODEL_TYPES = ("hf_seq_rnn", "hf_seq_lstm", "hf_seq_gru")
 
 
 @as_validated_field

@@ -2,10 +2,12 @@
 
 One implementation serves the three cells, as pytorch/examples' word_language_model does: the cell is chosen by
 name (`nn.RNN`, `nn.LSTM`, `nn.GRU`). Training runs the fused module (cuDNN on a GPU); a single decode step runs the
-cell functions (`torch.lstm_cell`, ...) on the same weights, which is far cheaper than a fused call of length one.
+cell functions (`torch.lstm_cell`, ...) on the same weights, which is far cheaper than a fused call of length one, and
+on CPU reads each weight matrix from a transposed copy (see `_inference_weight`).
 The recurrent state travels between calls in a `RecurrentCache` (`cache=`, returned as `outputs.cache`), so
 `generate()` costs O(1) per new token. `output_hidden_states=True` and gradient checkpointing run the same weights
-one layer at a time.
+one layer at a time. A decode step compiles as one graph (`torch.compile(model, fullgraph=True)`) once Dynamo is
+allowed to look at the recurrent module (`torch._dynamo.config.allow_rnn = True`): the step reads only its weights.
 
 The per-cell classes at the end of the file (`LSTMForCausalLM`, ...) only bind the shared classes to their config.
 """
@@ -28,7 +30,7 @@ from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.generic import merge_with_config_defaults
 
-from .cache_recurrent import RecurrentCache, accepts_cache_aliases, cache_keyword, cache_of
+from .cache_recurrent import CACHE_NAME, RecurrentCache, accepts_cache_aliases, cache_keyword, cache_of
 from .configuration_recurrent import GRUConfig, LSTMConfig, RecurrentConfig, RNNConfig
 
 
@@ -51,6 +53,13 @@ class RecurrentPreTrainedModel(PreTrainedModel):
     def _supports_default_dynamic_cache(cls):
         # generate() would otherwise build a DynamicCache, which cannot hold a recurrent state.
         return False
+
+    def _apply(self, fn, recurse=True):
+        # `.to()`, `.half()`, ... give the weights new tensors: drop the decode-time copies of the old ones now,
+        # rather than holding their memory until the next forward remakes them.
+        for module in self.modules():
+            module.__dict__.pop("_transposed_weights", None)
+        return super()._apply(fn, recurse)
 
     def _init_weights(self, module):
         config = self.config
@@ -98,26 +107,31 @@ class RecurrentPreTrainedModel(PreTrainedModel):
                 init.xavier_uniform_(param)
 
 
-def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_length=0):
+def _validate_input_ids(config, input_ids, inputs_embeds, past_length):
+    """Exactly one of `input_ids` and `inputs_embeds`; ids shaped (batch_size, sequence_length), in the vocabulary."""
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
-    if input_ids is not None:
-        if input_ids.dim() != 2:
+    if input_ids is None:
+        return
+    if input_ids.dim() != 2:
+        raise ValueError(f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}")
+    # The range check reads the ids back from the device: done on a call's first step (no cache yet), where a wrong
+    # tokenizer shows, not on every decode step, and never while compiling (it would break the graph).
+    if input_ids.numel() and past_length == 0 and not torch.compiler.is_compiling():
+        smallest, largest = torch.stack(torch.aminmax(input_ids)).tolist()  # one read-back, not two
+        if smallest < 0 or largest >= config.vocab_size:
             raise ValueError(
-                f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}"
+                f"`input_ids` holds ids outside the vocabulary [0, {config.vocab_size}): min {smallest}, "
+                f"max {largest}. Was the model built for this tokenizer?"
             )
-        # The range check reads the ids back from the device: done on a call's first step (no cache yet), where a
-        # wrong tokenizer shows, not on every decode step, and never while compiling (it would break the graph).
-        if input_ids.numel() and past_length == 0 and not torch.compiler.is_compiling():
-            smallest, largest = torch.stack(torch.aminmax(input_ids)).tolist()  # one read-back, not two
-            if smallest < 0 or largest >= config.vocab_size:
-                raise ValueError(
-                    f"`input_ids` holds ids outside the vocabulary [0, {config.vocab_size}): min {smallest}, "
-                    f"max {largest}. Was the model built for this tokenizer?"
-                )
+
+
+def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_length=0):
+    _validate_input_ids(config, input_ids, inputs_embeds, past_length)
     shape = tuple((input_ids if input_ids is not None else inputs_embeds).shape[:2])
-    # As in transformers' models, the mask may cover the cached positions too (generate passes it that way).
-    allowed = {shape, (shape[0], past_length + shape[1])}
+    # As in transformers' models, the mask may cover the cached positions too (generate passes it that way). (A tuple,
+    # not a set: hashing would fix `past_length` to one value in a compiled graph, recompiling it at every step.)
+    allowed = (shape, (shape[0], past_length + shape[1]))
     if attention_mask is not None and tuple(attention_mask.shape) not in allowed:
         raise ValueError(
             f"`attention_mask` has shape {tuple(attention_mask.shape)} but the inputs have shape {shape}"
@@ -175,6 +189,64 @@ def _keep_initial_state_of_empty_rows(final_state, initial_state, attention_mask
         initial = initial_state if initial_state is not None else (None, None)
         return restore(final_state[0], initial[0]), restore(final_state[1], initial[1])
     return restore(final_state, initial_state)
+
+
+# A product with at most this many rows (one position of a small batch: a decode step) reads its weight from a
+# transposed copy; a longer one (a whole sequence) is a matrix-matrix product that MKL runs as fast on either layout.
+FEW_ROWS = 32
+
+
+def _reads_transposed(weight: torch.Tensor, rows: int) -> bool:
+    """Whether a product of `rows` rows with `weight` takes its weight from `_inference_weight`: on CPU, outside
+    compilation, when no gradient must reach the weight (`torch.no_grad()`, `generate()`, or a frozen weight)."""
+    return (
+        not torch.compiler.is_compiling()  # first: the checks below would break a compiled graph
+        and rows <= FEW_ROWS
+        and weight.device.type == "cpu"
+        and not (weight.requires_grad and torch.is_grad_enabled())
+        and not weight.is_inference()
+    )
+
+
+def _inference_weight(module: nn.Module, name: str) -> torch.Tensor:
+    """The weight `module.<name>` (out, in), as the transposed view of a contiguous (in, out) copy of it.
+
+    A decode step multiplies one row per sequence by every weight matrix, so its speed is how fast the weights stream
+    from memory. On CPU (torch 2.13, MKL) `F.linear(x, W)` with W stored (out, in) ran such products at about a quarter
+    of the memory bandwidth, and the same product on W stored (in, out) near it (the Transformer family stores its
+    projections that way for this reason). The copy is made on first use and made again whenever the weight changes:
+    an in-place change (an optimizer step, `load_state_dict`) bumps its version counter, a new tensor has a new address
+    (the entry holds the old tensor, so no new one can take that address). Copies are not saved: checkpoints keep the
+    (out, in) layout. They cost the memory of the weights they copy.
+    """
+    weight = getattr(module, name)
+    copies = module.__dict__.setdefault("_transposed_weights", {})
+    entry = copies.get(name)
+    if entry is None or entry[0].data_ptr() != weight.data_ptr() or entry[1] != weight._version:
+        with torch.inference_mode(False):  # a plain tensor, usable later with autograd on (e.g. a frozen model)
+            source = weight.detach()
+            entry = copies[name] = (source, weight._version, source.t().contiguous().t())
+    return entry[2]
+
+
+def _linear(layer: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
+    """`layer(hidden_states)`; for a plain `nn.Linear` and a product with few rows, on the transposed weight copy."""
+    if (
+        type(layer) is nn.Linear  # not a subclass or a quantised layer, and no hooks: those run as themselves
+        and not (layer._forward_hooks or layer._forward_pre_hooks)
+        and _reads_transposed(layer.weight, hidden_states.numel() // hidden_states.shape[-1])
+    ):
+        return nn.functional.linear(hidden_states, _inference_weight(layer, "weight"), layer.bias)
+    return layer(hidden_states)
+
+
+# One step of each cell, on the weights of one layer of the fused module (keyed by `nn.RNNBase.mode`).
+CELL_FUNCTIONS = {
+    "LSTM": torch.lstm_cell,
+    "GRU": torch.gru_cell,
+    "RNN_TANH": torch.rnn_tanh_cell,
+    "RNN_RELU": torch.rnn_relu_cell,
+}
 
 
 class RecurrentModel(RecurrentPreTrainedModel):
@@ -258,7 +330,14 @@ class RecurrentModel(RecurrentPreTrainedModel):
                 )
 
         checkpointing = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
-        if sequence_length == 1 and not self.config.bidirectional:
+        # fp32 layers step with the cell functions; int8 ones (`hf_seq.quantization`) run as modules, also for one step.
+        cell_weights = isinstance(self.rnn, nn.RNNBase)
+        if (output_hidden_states or checkpointing) and not cell_weights:
+            raise ValueError(
+                "`output_hidden_states` and gradient checkpointing run the recurrent layers one at a time on their fp32 "
+                f"weights; this model's are {type(self.rnn).__name__} (quantised): use the fp32 model for them."
+            )
+        if sequence_length == 1 and not self.config.bidirectional and cell_weights:
             layer_outputs, final_state = self._single_step(hidden_states[:, 0], initial_state, attention_mask)
         elif output_hidden_states or checkpointing:
             layer_outputs, final_state = self._run_layer_by_layer(hidden_states, initial_state, attention_mask)
@@ -292,35 +371,33 @@ class RecurrentModel(RecurrentPreTrainedModel):
 
         Returns each layer's output at this position, shaped (batch, 1, hidden), and the new state.
         """
-        rnn, config = self.rnn, self.config
+        rnn = self.rnn
+        num_layers, is_lstm, cell_function = rnn.num_layers, rnn.mode == "LSTM", CELL_FUNCTIONS[rnn.mode]
         batch_size = inputs.shape[0]
         if initial_state is None:
-            zeros = inputs.new_zeros(config.num_hidden_layers, batch_size, config.hidden_size)
-            initial_state = (zeros, zeros) if config.rnn_type == "LSTM" else zeros
-        is_lstm = config.rnn_type == "LSTM"
+            zeros = inputs.new_zeros(num_layers, batch_size, rnn.hidden_size)
+            initial_state = (zeros, zeros) if is_lstm else zeros
         hidden_in, cell_in = initial_state if is_lstm else (initial_state, None)
 
+        weight = _inference_weight if _reads_transposed(rnn.weight_hh_l0, batch_size) else getattr
+        dropout = rnn.dropout if self.training else 0.0
         layer_input, new_hidden, new_cell = inputs, [], []
-        for layer in range(config.num_hidden_layers):
+        for layer in range(num_layers):
             weights = (
-                getattr(rnn, f"weight_ih_l{layer}"),
-                getattr(rnn, f"weight_hh_l{layer}"),
+                weight(rnn, f"weight_ih_l{layer}"),
+                weight(rnn, f"weight_hh_l{layer}"),
                 getattr(rnn, f"bias_ih_l{layer}"),
                 getattr(rnn, f"bias_hh_l{layer}"),
             )
             if is_lstm:
-                hidden, cell = torch.lstm_cell(layer_input, (hidden_in[layer], cell_in[layer]), *weights)
+                hidden, cell = cell_function(layer_input, (hidden_in[layer], cell_in[layer]), *weights)
                 new_cell.append(cell)
-            elif config.rnn_type == "GRU":
-                hidden = torch.gru_cell(layer_input, hidden_in[layer], *weights)
-            elif config.nonlinearity == "relu":
-                hidden = torch.rnn_relu_cell(layer_input, hidden_in[layer], *weights)
             else:
-                hidden = torch.rnn_tanh_cell(layer_input, hidden_in[layer], *weights)
+                hidden = cell_function(layer_input, hidden_in[layer], *weights)
             new_hidden.append(hidden)
             layer_input = hidden
-            if layer < config.num_hidden_layers - 1:  # as nn.LSTM(dropout=...): between layers, not after the last
-                layer_input = nn.functional.dropout(layer_input, rnn.dropout, self.training)
+            if dropout and layer < num_layers - 1:  # as nn.LSTM(dropout=...): between layers, not after the last
+                layer_input = nn.functional.dropout(layer_input, dropout, training=True)
 
         hidden_out = torch.stack(new_hidden)
         cell_out = torch.stack(new_cell) if is_lstm else None
@@ -402,6 +479,10 @@ class RecurrentModel(RecurrentPreTrainedModel):
         return (outputs, *final_state) if isinstance(final_state, tuple) else (outputs, final_state)
 
 
+# What generate() keeps in its model kwargs that a decode step does not pass on (see `prepare_inputs_for_generation`).
+GENERATION_ONLY_KWARGS = frozenset(("attention_mask", "inputs_embeds", "is_first_iteration", "position_ids", "labels"))
+
+
 class RecurrentForCausalLM(RecurrentPreTrainedModel, GenerationMixin):
     """A recurrent language model: p(x_t | x_<t) = softmax(W h_t)."""
 
@@ -455,8 +536,8 @@ class RecurrentForCausalLM(RecurrentPreTrainedModel, GenerationMixin):
         if logits_to_keep:
             hidden_states = hidden_states[:, -logits_to_keep:]
         if self.output_projection is not None:
-            hidden_states = self.output_projection(hidden_states)
-        logits = self.lm_head(hidden_states)
+            hidden_states = _linear(self.output_projection, hidden_states)
+        logits = _linear(self.lm_head, hidden_states)
 
         loss = None
         if labels is not None:
@@ -465,6 +546,41 @@ class RecurrentForCausalLM(RecurrentPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, **cache_keyword(cache_of(outputs))
         )
+
+    def prepare_inputs_for_generation(
+        self, input_ids: torch.LongTensor, next_sequence_length: int | None = None, **kwargs
+    ):
+        """The inputs of `generate()`'s next forward. A decode step needs only the newest token and the state.
+
+        The state holds the whole past, and the tokens generate appends are never padding, so a decode step leaves
+        out the attention mask (all ones at the new position: the forward would drop it after checking it) and the
+        tensor copies the general version makes. The first step (the prompt) goes through transformers' version.
+        """
+        cache = kwargs.get(CACHE_NAME)
+        first = kwargs.get("is_first_iteration")  # the prompt: it may hold padding, even after a cache passed in
+        if first or next_sequence_length != 1 or cache is None or not kwargs.get("use_cache", True):
+            return super().prepare_inputs_for_generation(
+                input_ids, next_sequence_length=next_sequence_length, **kwargs
+            )
+        model_inputs = {key: value for key, value in kwargs.items() if key not in GENERATION_ONLY_KWARGS}
+        model_inputs["input_ids"] = input_ids[:, -1:]
+        return model_inputs
+
+
+def _masked_mean(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean over each row's real tokens (zeros for a row without any)."""
+    is_real = attention_mask.to(device=hidden_states.device, dtype=torch.bool)
+    # masked_fill rather than multiply: outputs at padded positions may be anything, even NaN.
+    summed = hidden_states.masked_fill(~is_real[..., None], 0.0).sum(dim=1)
+    return summed / is_real.sum(dim=1, keepdim=True).clamp(min=1).to(hidden_states.dtype)
+
+
+def _masked_max(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The element-wise maximum over each row's real tokens (zeros for a row without any)."""
+    is_real = attention_mask.to(device=hidden_states.device, dtype=torch.bool)
+    masked = hidden_states.masked_fill(~is_real[..., None], torch.finfo(hidden_states.dtype).min)
+    # A row with no real token at all pools to zeros rather than the dtype's minimum.
+    return torch.where(is_real.any(dim=1, keepdim=True), masked.max(dim=1).values, 0.0)
 
 
 def _pool(hidden_states, attention_mask, pooling, bidirectional):
@@ -475,13 +591,10 @@ def _pool(hidden_states, attention_mask, pooling, bidirectional):
     if pooling == "concat":  # ULMFiT's concat pooling: the last state, then the max and the mean over real tokens
         parts = [_pool(hidden_states, attention_mask, part, bidirectional) for part in ("last", "max", "mean")]
         return torch.cat(parts, dim=-1)
-    mask = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
-    lengths = mask.sum(dim=1)
     if pooling == "mean":
-        return (hidden_states * mask).sum(dim=1) / lengths.clamp(min=1)
+        return _masked_mean(hidden_states, attention_mask)
     if pooling == "max":
-        masked = hidden_states.masked_fill(mask == 0, torch.finfo(hidden_states.dtype).min)
-        return torch.where(lengths > 0, masked.max(dim=1).values, torch.zeros_like(masked[:, 0]))
+        return _masked_max(hidden_states, attention_mask)
     # "last": the state after the last real token; a backward direction ends at the first real token.
     positions = torch.arange(sequence_length, device=hidden_states.device).expand(batch_size, -1)
     real = attention_mask.bool()

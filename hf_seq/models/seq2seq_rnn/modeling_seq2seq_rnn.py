@@ -20,11 +20,13 @@ output length.
 """
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.func import functional_call
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.loss.loss_utils import ForMaskedLMLoss
@@ -50,7 +52,8 @@ class Seq2SeqRNNEncoderOutput(ModelOutput):
         final_hidden (`torch.FloatTensor` of shape `(batch_size, encoder_layers * directions, encoder_state_size)`):
             h of every encoder layer and direction after its last real token, in `nn.LSTM`'s order.
         final_cell (`torch.FloatTensor` of the same shape, *optional*): c likewise (LSTM only).
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the embedded source and the encoder's outputs.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the embedded source, then every encoder layer's
+            outputs (the last is `last_hidden_state`).
         attentions: always `None` (a recurrent encoder has no self-attention); kept for generate()'s sake.
     """
 
@@ -68,7 +71,8 @@ class Seq2SeqRNNDecoderOutput(ModelOutput):
         last_hidden_state (`torch.FloatTensor` of shape `(batch_size, target_length, hidden_size)`): the attentional
             hidden states h̃_t (the decoder's top-layer outputs h_t when `attention="none"`), after output dropout.
         cache (`Seq2SeqRNNCache`, *optional*): the decoder's state after these positions.
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the embedded target, the top layer's h_t, and h̃_t.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the embedded target, every decoder layer's h_t,
+            then `last_hidden_state` (h̃_t).
         cross_attentions (`torch.FloatTensor` of shape `(batch_size, target_length, source_length)`, *optional*):
             the attention weights of every step.
     """
@@ -125,11 +129,15 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
     return shifted.masked_fill(shifted == -100, pad_token_id)
 
 
-def _check_token_ids(config: Seq2SeqRNNConfig, name: str, ids: torch.Tensor) -> None:
+def _check_token_ids(config: Seq2SeqRNNConfig, name: str, ids: torch.Tensor, check_range: bool = True) -> None:
+    """Shape always; the vocabulary range (a read back to the host) only when asked and never while compiling:
+    the decoder asks on a call's first step, not on every decode step."""
     if ids.dim() != 2:
         raise ValueError(f"`{name}` must have shape (batch_size, sequence_length), got {tuple(ids.shape)}")
     if ids.shape[1] == 0:
         raise ValueError(f"`{name}` is empty (sequence_length 0).")
+    if not check_range or torch.compiler.is_compiling():
+        return
     if ids.min() < 0 or ids.max() >= config.vocab_size:
         raise ValueError(
             f"`{name}` holds ids outside the vocabulary [0, {config.vocab_size}): "
@@ -259,7 +267,11 @@ class Seq2SeqRNNEncoder(nn.Module):
                 f"{tuple(hidden_states.shape[:2])}"
             )
 
-        if attention_mask is None or bool(attention_mask.all()):
+        output_hidden_states = bool(kwargs.get("output_hidden_states"))
+        if output_hidden_states:
+            layer_outputs, final_state = self._run_layer_by_layer(hidden_states, attention_mask)
+            outputs = layer_outputs[-1]
+        elif attention_mask is None or bool(attention_mask.all()):
             outputs, final_state = self.rnn(hidden_states)
         else:
             # Packing runs each direction over the real tokens only: the backward direction starts at the last real
@@ -269,13 +281,62 @@ class Seq2SeqRNNEncoder(nn.Module):
             outputs = _unpack_to_token_positions(packed_outputs, gather_index, attention_mask)
         final_hidden, final_cell = final_state if isinstance(final_state, tuple) else (final_state, None)
 
-        all_hidden_states = (hidden_states, outputs) if kwargs.get("output_hidden_states") else None
+        all_hidden_states = (hidden_states, *layer_outputs) if output_hidden_states else None
         return Seq2SeqRNNEncoderOutput(
             last_hidden_state=outputs,
             final_hidden=final_hidden.transpose(0, 1),  # batch first, so generate() expands it with the rest
             final_cell=None if final_cell is None else final_cell.transpose(0, 1),
             hidden_states=all_hidden_states,
         )
+
+    def _run_layer_by_layer(self, inputs, attention_mask):
+        """The stack one layer at a time on the fused module's own weights, giving every layer's outputs
+        (`output_hidden_states`). Padding is handled as in the fused path: each layer runs over the real tokens."""
+        has_padding = attention_mask is not None and not bool(attention_mask.all())
+        packed, gather_index = _packed_real_tokens(inputs, attention_mask) if has_padding else (None, None)
+        layer_data = inputs if packed is None else packed.data
+        layer_outputs, final_hidden, final_cell = [], [], []
+        for layer in range(self.config.encoder_layers):
+            if layer > 0:  # as nn.LSTM(dropout=...): between layers, not after the last
+                layer_data = nn.functional.dropout(layer_data, self.rnn.dropout, self.training)
+            layer_data, final = self._run_one_layer(layer, packed, layer_data)
+            hidden, cell = final if isinstance(final, tuple) else (final, None)
+            final_hidden.append(hidden)
+            final_cell.append(cell)
+            if packed is None:
+                layer_outputs.append(layer_data)
+            else:
+                layer_packed = PackedSequence(
+                    layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+                )
+                layer_outputs.append(_unpack_to_token_positions(layer_packed, gather_index, attention_mask))
+        if self.config.cell == "lstm":
+            return layer_outputs, (torch.cat(final_hidden), torch.cat(final_cell))
+        return layer_outputs, torch.cat(final_hidden)
+
+    def _run_one_layer(self, layer, packed, layer_data):
+        """Layer `layer` of the stack: a one-layer module of the same kind, built on the meta device (no memory),
+        runs with that layer's weights of the stack swapped in (the fused kernel on the same parameters)."""
+        rnn = self.rnn
+        one_layer = type(rnn)(
+            input_size=rnn.input_size if layer == 0 else rnn.hidden_size * (2 if rnn.bidirectional else 1),
+            hidden_size=rnn.hidden_size,
+            num_layers=1,
+            bidirectional=rnn.bidirectional,
+            batch_first=True,
+            device="meta",
+        )
+        of_this_layer = re.compile(rf"(\w+)_l{layer}(_reverse)?")
+        weights = {}
+        for name, parameter in rnn.named_parameters():
+            match = of_this_layer.fullmatch(name)
+            if match:
+                weights[f"{match[1]}_l0{match[2] or ''}"] = parameter
+        inputs = layer_data
+        if packed is not None:
+            inputs = PackedSequence(layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        outputs, final_state = functional_call(one_layer, weights, (inputs,))
+        return (outputs if packed is None else outputs.data), final_state
 
 
 class Seq2SeqRNNBridge(nn.Module):
@@ -407,7 +468,8 @@ class Seq2SeqRNNDecoder(nn.Module):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of `decoder_input_ids` or `decoder_inputs_embeds`.")
         if input_ids is not None:
-            _check_token_ids(config, "decoder_input_ids", input_ids)
+            first_step = cache is None or cache.get_seq_length() == 0
+            _check_token_ids(config, "decoder_input_ids", input_ids, check_range=first_step)
             inputs_embeds = self.embed_tokens(input_ids)
         embeds = self.embedding_dropout(inputs_embeds)
         batch_size, target_length = embeds.shape[:2]
@@ -421,9 +483,15 @@ class Seq2SeqRNNDecoder(nn.Module):
         scheduled_sampling = (
             self.training and config.teacher_forcing_ratio < 1.0 and logits_of is not None and target_length > 1
         )
-        step_by_step = target_length == 1 or config.input_feeding or scheduled_sampling or attention_mask is not None
+        step_by_step = (
+            target_length == 1
+            or config.input_feeding
+            or scheduled_sampling
+            or attention_mask is not None
+            or output_hidden_states  # the fused module gives its top layer's outputs only
+        )
         if step_by_step:
-            top_outputs, attentional, weights, state, input_feed = self._run_step_by_step(
+            layer_outputs, attentional, weights, state, input_feed = self._run_step_by_step(
                 embeds,
                 state,
                 input_feed,
@@ -433,6 +501,7 @@ class Seq2SeqRNNDecoder(nn.Module):
                 attention_mask,
                 logits_of if scheduled_sampling else None,
             )
+            top_outputs = layer_outputs[-1]
         else:
             # Without input feeding the recurrence does not depend on attention: one fused call over the target,
             # then every step's attention in one batched product.
@@ -457,7 +526,7 @@ class Seq2SeqRNNDecoder(nn.Module):
         return Seq2SeqRNNDecoderOutput(
             last_hidden_state=last_hidden_state,
             cache=cache,
-            hidden_states=(embeds, top_outputs, last_hidden_state) if output_hidden_states else None,
+            hidden_states=(embeds, *layer_outputs, last_hidden_state) if output_hidden_states else None,
             cross_attentions=weights if output_attentions else None,
         )
 
@@ -490,7 +559,7 @@ class Seq2SeqRNNDecoder(nn.Module):
 
     def _cell_step(self, inputs: torch.Tensor, state):
         """One position through every layer with the cell functions on the fused module's weights:
-        h_t = cell(x_t, h_{t-1}) per layer. Returns the top layer's h_t and the new state."""
+        h_t = cell(x_t, h_{t-1}) per layer. Returns every layer's h_t (bottom first) and the new state."""
         rnn, config = self.rnn, self.config
         is_lstm = config.cell == "lstm"
         hidden_in, cell_in = state if is_lstm else (state, None)
@@ -512,25 +581,26 @@ class Seq2SeqRNNDecoder(nn.Module):
             if layer < config.decoder_layers - 1:  # as nn.LSTM(dropout=...): between layers, not after the last
                 layer_input = nn.functional.dropout(layer_input, rnn.dropout, self.training)
         new_state = (torch.stack(new_hidden), torch.stack(new_cell)) if is_lstm else torch.stack(new_hidden)
-        return layer_input, new_state
+        return new_hidden, new_state
 
     def _run_step_by_step(
         self, embeds, state, input_feed, keys, values, encoder_attention_mask, attention_mask, logits_of
     ):
         """The decoder one target position at a time (input feeding, scheduled sampling, masks, cached decoding).
 
-        Returns the top layer's outputs, the attentional states and the attention weights of every position, and the
-        state and input-feeding vector after the last one.
+        Returns every layer's outputs (bottom first), the attentional states and the attention weights of every
+        position, and the state and input-feeding vector after the last one.
         """
         config = self.config
         is_lstm = config.cell == "lstm"
-        top_outputs, attentional_states, all_weights = [], [], []
+        layer_steps, attentional_states, all_weights = [], [], []
         for t in range(embeds.shape[1]):
             step_embeds = embeds[:, t]
             if logits_of is not None and t > 0:
                 step_embeds = self._scheduled_sampling_input(step_embeds, attentional_states[-1], logits_of)
             step_input = torch.cat([step_embeds, input_feed], dim=-1) if config.input_feeding else step_embeds
-            top, new_state = self._cell_step(step_input, state)
+            layer_hidden, new_state = self._cell_step(step_input, state)
+            top = layer_hidden[-1]
             if self.attention is None:
                 attentional, weights = top, None
             else:
@@ -544,11 +614,12 @@ class Seq2SeqRNNDecoder(nn.Module):
                     new_state = torch.where(keep.unsqueeze(0), new_state, state)
                 attentional = torch.where(keep, attentional, input_feed)
             state, input_feed = new_state, attentional
-            top_outputs.append(top)
+            layer_steps.append(layer_hidden)
             attentional_states.append(attentional)
             all_weights.append(weights)
         weights = None if self.attention is None else torch.stack(all_weights, dim=1)
-        return torch.stack(top_outputs, dim=1), torch.stack(attentional_states, dim=1), weights, state, input_feed
+        layer_outputs = [torch.stack(steps, dim=1) for steps in zip(*layer_steps)]
+        return layer_outputs, torch.stack(attentional_states, dim=1), weights, state, input_feed
 
     def _scheduled_sampling_input(self, reference_embeds, previous_attentional, logits_of):
         """With probability 1 - teacher_forcing_ratio per sequence, the embedding of the decoder's own previous

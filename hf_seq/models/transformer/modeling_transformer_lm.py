@@ -248,25 +248,30 @@ class TransformerLMPreTrainedModel(PreTrainedModel):
             init.normal_(module.cls_embedding, mean=0.0, std=std)
 
 
-def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_seen_tokens):
-    """Clear errors for malformed inputs, instead of an index error or silently wrong results deep inside."""
+# Copied from hf_seq.models.recurrent.modeling_recurrent._validate_input_ids
+def _validate_input_ids(config, input_ids, inputs_embeds, past_length):
+    """Exactly one of `input_ids` and `inputs_embeds`; ids shaped (batch_size, sequence_length), in the vocabulary."""
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
-    if input_ids is not None:
-        if input_ids.dim() != 2:
+    if input_ids is None:
+        return
+    if input_ids.dim() != 2:
+        raise ValueError(f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}")
+    # The range check reads the ids back from the device: done on a call's first step (no cache yet), where a wrong
+    # tokenizer shows, not on every decode step, and never while compiling (it would break the graph).
+    if input_ids.numel() and past_length == 0 and not torch.compiler.is_compiling():
+        smallest, largest = torch.stack(torch.aminmax(input_ids)).tolist()  # one read-back, not two
+        if smallest < 0 or largest >= config.vocab_size:
             raise ValueError(
-                f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}"
+                f"`input_ids` holds ids outside the vocabulary [0, {config.vocab_size}): min {smallest}, "
+                f"max {largest}. Was the model built for this tokenizer?"
             )
-        # The range check reads the ids back from the device: done on a call's first step (no cache yet), where a
-        # wrong tokenizer shows, not on every decode step, and never while compiling (it would break the graph).
-        if input_ids.numel() and past_seen_tokens == 0 and not torch.compiler.is_compiling():
-            smallest, largest = torch.stack(torch.aminmax(input_ids)).tolist()  # one read-back, not two
-            if smallest < 0 or largest >= config.vocab_size:
-                raise ValueError(
-                    f"`input_ids` holds ids outside the vocabulary [0, {config.vocab_size}): min {smallest}, "
-                    f"max {largest}. Was the model built for this tokenizer?"
-                )
-    elif inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.hidden_size:
+
+
+def _validate_inputs(config, input_ids, inputs_embeds, attention_mask, past_seen_tokens):
+    """Clear errors for malformed inputs, instead of an index error or silently wrong results deep inside."""
+    _validate_input_ids(config, input_ids, inputs_embeds, past_seen_tokens)
+    if input_ids is None and (inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.hidden_size):
         raise ValueError(
             f"`inputs_embeds` must have shape (batch_size, sequence_length, {config.hidden_size}), "
             f"got {tuple(inputs_embeds.shape)}"
@@ -437,6 +442,24 @@ class TransformerLMForCausalLM(TransformerLMPreTrainedModel, GenerationMixin):
         )
 
 
+# Copied from hf_seq.models.recurrent.modeling_recurrent._masked_mean
+def _masked_mean(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean over each row's real tokens (zeros for a row without any)."""
+    is_real = attention_mask.to(device=hidden_states.device, dtype=torch.bool)
+    # masked_fill rather than multiply: outputs at padded positions may be anything, even NaN.
+    summed = hidden_states.masked_fill(~is_real[..., None], 0.0).sum(dim=1)
+    return summed / is_real.sum(dim=1, keepdim=True).clamp(min=1).to(hidden_states.dtype)
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._masked_max
+def _masked_max(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The element-wise maximum over each row's real tokens (zeros for a row without any)."""
+    is_real = attention_mask.to(device=hidden_states.device, dtype=torch.bool)
+    masked = hidden_states.masked_fill(~is_real[..., None], torch.finfo(hidden_states.dtype).min)
+    # A row with no real token at all pools to zeros rather than the dtype's minimum.
+    return torch.where(is_real.any(dim=1, keepdim=True), masked.max(dim=1).values, 0.0)
+
+
 def pool_hidden_states(hidden_states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """Summarise (batch, seq, hidden) into (batch, hidden) over the real tokens only (left or right padding).
 
@@ -445,19 +468,15 @@ def pool_hidden_states(hidden_states: torch.Tensor, attention_mask: torch.Tensor
     """
     if pooling == "cls":
         return hidden_states[:, -1]
-    is_real = attention_mask.to(device=hidden_states.device, dtype=torch.bool)
     if pooling == "last":
+        is_real = attention_mask.to(device=hidden_states.device, dtype=torch.bool)
         positions = torch.arange(hidden_states.shape[1], device=hidden_states.device)
         last_real_index = (positions * is_real).argmax(-1)
         return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), last_real_index]
     if pooling == "mean":
-        # masked_fill rather than multiply: outputs at padded positions may be anything, even NaN.
-        summed = hidden_states.masked_fill(~is_real[..., None], 0.0).sum(dim=1)
-        return summed / is_real.sum(dim=1, keepdim=True).clamp(min=1).to(hidden_states.dtype)
+        return _masked_mean(hidden_states, attention_mask)
     if pooling == "max":
-        masked = hidden_states.masked_fill(~is_real[..., None], torch.finfo(hidden_states.dtype).min)
-        # A row with no real token at all pools to zeros rather than the dtype's minimum.
-        return torch.where(is_real.any(dim=1, keepdim=True), masked.max(dim=1).values, 0.0)
+        return _masked_max(hidden_states, attention_mask)
     raise ValueError(f"pooling must be one of 'last', 'mean', 'max', 'cls', got {pooling!r}")
 
 

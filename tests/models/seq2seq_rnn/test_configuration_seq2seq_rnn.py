@@ -10,7 +10,7 @@ from hf_seq.models.seq2seq_rnn import Seq2SeqRNNConfig, Seq2SeqRNNForConditional
 register_seq2seq_rnn()
 
 
-def test_the_issue_example_builds_the_model_through_the_auto_class(tmp_path):
+def test_the_documented_example_builds_the_model_through_the_auto_class(tmp_path):
     config = Seq2SeqRNNConfig(
         vocab_size=80,
         cell="lstm",

@@ -269,3 +269,45 @@ def test_encoder_and_decoder_sizes_may_differ():
     ids, mask = source()
     out = model.generate(ids, attention_mask=mask, max_new_tokens=4, num_beams=2)
     assert out.shape == (3, 5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_hidden_states_hold_every_layer_and_change_no_output(cell, input_feeding):
+    model = small_model(cell, "general", input_feeding, encoder_layers=3, decoder_layers=2)
+    ids, mask = source()
+    labels = torch.randint(4, VOCAB, (3, 5), generator=torch.Generator().manual_seed(2))
+    plain = model(ids, attention_mask=mask, labels=labels)
+    detailed = model(ids, attention_mask=mask, labels=labels, output_hidden_states=True)
+
+    torch.testing.assert_close(detailed.logits, plain.logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(detailed.encoder_last_hidden_state, plain.encoder_last_hidden_state)
+    # As transformers' models: the embeddings first, then one entry per layer (the decoder adds h~ last).
+    assert len(detailed.encoder_hidden_states) == 1 + 3
+    assert len(detailed.decoder_hidden_states) == 1 + 2 + 1
+    torch.testing.assert_close(detailed.encoder_hidden_states[-1], plain.encoder_last_hidden_state)
+    bidirectional_width = 2 * model.config.encoder_state_size
+    assert all(layer.shape[-1] == bidirectional_width for layer in detailed.encoder_hidden_states[1:])
+    assert all(layer.shape == (3, 5, 8) for layer in detailed.decoder_hidden_states[1:])
+    padded = mask == 0
+    assert all(bool((layer[padded] == 0).all()) for layer in detailed.encoder_hidden_states[1:])
+
+
+def test_each_encoder_layer_runs_on_its_own_weights():
+    model = small_model("lstm", "general", encoder_layers=2)
+    ids, mask = source()
+    before = model(ids, attention_mask=mask, labels=ids, output_hidden_states=True).encoder_hidden_states
+    with torch.no_grad():
+        model.model.encoder.rnn.weight_hh_l1_reverse.add_(0.5)  # the second layer's backward direction only
+    after = model(ids, attention_mask=mask, labels=ids, output_hidden_states=True).encoder_hidden_states
+    torch.testing.assert_close(after[1], before[1])
+    assert not torch.allclose(after[2], before[2])
+
+
+def test_ids_outside_the_vocabulary_raise_an_error_naming_the_input():
+    model = small_model()
+    ids, mask = source()
+    with pytest.raises(ValueError, match="`input_ids` holds ids outside the vocabulary"):
+        model(ids + VOCAB, attention_mask=mask, labels=ids)
+    with pytest.raises(ValueError, match="`decoder_input_ids` holds ids outside the vocabulary"):
+        model(ids, attention_mask=mask, decoder_input_ids=torch.full((3, 2), VOCAB))

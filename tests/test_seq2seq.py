@@ -10,17 +10,26 @@ from transformers import AutoModelForSeq2SeqLM, Seq2SeqTrainer, Seq2SeqTrainingA
 from hf_seq.models.seq2seq_rnn import Seq2SeqRNNForConditionalGeneration
 from hf_seq.seq2seq import (
     TOY_EOS,
+    TOY_START,
     Seq2SeqCollator,
     TeacherForcingScheduleCallback,
+    accuracy_by_length,
     generation_metrics,
     load_pairs,
     reversal_task,
     save_attention_map,
     sequence_accuracy,
     toy_config,
+    train_on_reversal,
     train_seq2seq,
     train_seq2seq_cli,
 )
+from tests.training.helpers import train_tiny_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer():
+    return train_tiny_tokenizer()
 
 
 def _arguments(tmp_path, steps, **overrides):
@@ -193,3 +202,90 @@ def test_sequence_accuracy_counts_exact_outputs():
     model = Seq2SeqRNNForConditionalGeneration(toy_config(num_symbols=4, hidden_size=8, embedding_size=8))
     accuracy = sequence_accuracy(model, reversal_task(8, 2, 3, num_symbols=4))
     assert 0.0 <= accuracy <= 1.0
+
+
+def test_hf_seq_generate_runs_a_seq2seq_folder(tmp_path, tiny_tokenizer, capsys):
+    from hf_seq_cli import main
+
+    torch.manual_seed(0)
+    config = toy_config(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=8,
+        embedding_size=8,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+        eos_token_id=tiny_tokenizer.eos_token_id,
+        bos_token_id=tiny_tokenizer.bos_token_id,
+    )
+    model = Seq2SeqRNNForConditionalGeneration(config).eval()
+    model.save_pretrained(tmp_path)
+    tiny_tokenizer.save_pretrained(tmp_path)
+
+    main(
+        [
+            "generate",
+            "--model",
+            str(tmp_path),
+            "--prompt",
+            "abc",
+            "cab",
+            "--do_sample",
+            "false",
+            "--max_new_tokens",
+            "5",
+        ]
+    )
+    printed = capsys.readouterr().out.splitlines()
+
+    expected = []
+    for source in ("abc", "cab"):
+        input_ids = tiny_tokenizer(source, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        output = model.generate(input_ids, max_new_tokens=5, do_sample=False)
+        expected.append(" ".join(tiny_tokenizer.decode(output[0], skip_special_tokens=True).splitlines()))
+    assert printed == expected
+    with pytest.raises(SystemExit, match="non-empty source"):
+        main(["generate", "--model", str(tmp_path), "--do_sample", "false"])
+
+
+@pytest.fixture(scope="module")
+def reversal_models():
+    """The toy task's models with and without attention, same size and recipe (400 steps, a few seconds each)."""
+    models = {}
+    for attention in ("general", "none"):
+        config = toy_config(hidden_size=64, embedding_size=32, attention=attention, input_feeding=False, cell="gru")
+        models[attention] = train_on_reversal(config, steps=400, min_length=2, max_length=8, seed=0)
+    return models
+
+
+def test_attention_solves_reversal_at_every_length(reversal_models):
+    accuracy = accuracy_by_length(reversal_models["general"], [2, 4, 8])
+    assert min(result["token"] for result in accuracy.values()) >= 0.95, accuracy
+
+
+def test_without_attention_accuracy_falls_with_length(reversal_models):
+    with_attention = accuracy_by_length(reversal_models["general"], [8])
+    bottleneck = accuracy_by_length(reversal_models["none"], [2, 4, 8])
+    assert bottleneck[2]["token"] > bottleneck[4]["token"] > bottleneck[8]["token"], bottleneck
+    assert bottleneck[8]["token"] < with_attention[8]["token"] - 0.4, (bottleneck, with_attention)
+
+
+class _Reverser:
+    """Stands in for a model: generates each source reversed (the right answer), or the source itself."""
+
+    def __init__(self, config, wrong=False):
+        self.config, self.wrong = config, wrong
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, do_sample):
+        rows = []
+        for ids, mask in zip(input_ids.tolist(), attention_mask.tolist()):
+            source = [token for token, keep in zip(ids, mask) if keep]
+            rows.append([TOY_START, *(source if self.wrong else source[::-1]), TOY_EOS])
+        return torch.tensor(rows)
+
+
+def test_accuracy_by_length_scores_right_and_wrong_outputs():
+    config = toy_config(num_symbols=6)
+    perfect = {"sequence": 1.0, "token": 1.0}
+    assert accuracy_by_length(_Reverser(config), [3, 5]) == {3: perfect, 5: perfect}
+    copied = accuracy_by_length(_Reverser(config, wrong=True), [4])[4]
+    # The source itself is right only where a symbol equals its mirror image: by chance, 1 in 6.
+    assert copied["sequence"] < 0.1 and 0.05 < copied["token"] < 0.35, copied

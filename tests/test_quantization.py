@@ -1,0 +1,69 @@
+"""Dynamic int8 quantisation of the recurrent models (`hf_seq.quantization.quantize_dynamic_int8`)."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+import hf_seq
+from hf_seq.quantization import quantize_dynamic_int8
+
+
+VOCAB = 60
+CELLS = {"lstm": hf_seq.LSTMConfig, "gru": hf_seq.GRUConfig, "rnn": hf_seq.RNNConfig}
+
+
+def make_config(cell, **overrides):
+    fields = {"vocab_size": VOCAB, "embedding_size": 32, "hidden_size": 32, "num_hidden_layers": 2, **overrides}
+    return CELLS[cell](**fields)
+
+
+def relative_error(actual, expected):
+    return ((actual - expected).abs().max() / expected.abs().max()).item()
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_quantised_lm_stores_int8_layers_and_its_logits_stay_close(cell):
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(make_config(cell)).eval()
+    quantized = quantize_dynamic_int8(copy.deepcopy(model))
+    assert not isinstance(quantized.lm_head, nn.Linear)
+    # torch has dynamic int8 kernels for LSTM and GRU layers; an Elman RNN keeps its fp32 recurrent layers.
+    assert isinstance(quantized.model.rnn, nn.RNNBase) == (cell == "rnn")
+    inputs = torch.randint(4, VOCAB, (3, 10), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, actual = model(inputs).logits, quantized(inputs).logits
+    assert 0 < relative_error(actual, expected) < 0.05
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_quantised_lm_generates_with_its_cache_as_without(cell):
+    torch.manual_seed(0)
+    quantized = quantize_dynamic_int8(AutoModelForCausalLM.from_config(make_config(cell)))
+    assert not quantized.training
+    prompt = torch.randint(4, VOCAB, (2, 6), generator=torch.Generator().manual_seed(2))
+    settings = {"max_new_tokens": 8, "min_new_tokens": 8, "do_sample": False, "pad_token_id": 0}
+    cached = quantized.generate(prompt, **settings)
+    assert cached.shape == (2, 14)
+    assert torch.equal(cached, quantized.generate(prompt, use_cache=False, **settings))
+
+
+def test_quantised_classifier_keeps_padding_invariance():
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(make_config("lstm", num_labels=3))
+    quantized = quantize_dynamic_int8(model)
+    inputs = torch.randint(4, VOCAB, (1, 7), generator=torch.Generator().manual_seed(3))
+    padded = torch.cat([inputs, torch.zeros(1, 3, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(1, 7), torch.zeros(1, 3)], dim=1).long()
+    with torch.no_grad():
+        torch.testing.assert_close(quantized(padded, attention_mask=mask).logits, quantized(inputs).logits)
+
+
+def test_quantised_model_refuses_what_needs_fp32_layers(tmp_path):
+    quantized = quantize_dynamic_int8(AutoModelForCausalLM.from_config(make_config("lstm")))
+    with pytest.raises(ValueError, match="fp32"):
+        quantized(torch.randint(4, VOCAB, (1, 4)), output_hidden_states=True)
+    with pytest.raises(NotImplementedError, match="save the fp32 model"):
+        quantized.save_pretrained(tmp_path)
