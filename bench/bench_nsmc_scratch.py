@@ -93,6 +93,10 @@ def main():
         help="group_by_length batches reviews of similar length: ~1.7x faster on CPU, same result",
     )
     parser.add_argument("--tokenizer", help="an existing tokenizer folder (default: train one on NSMC train)")
+    parser.add_argument(
+        "--init_embeddings_from",
+        help="a word2vec folder (hf-seq train-word2vec) of the same tokenizer: the classifier's embeddings start there",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip_baseline", action="store_true")
     parser.add_argument(
@@ -197,6 +201,7 @@ def main():
         dataset_name="e9t/nsmc",
         subword_dropout=args.subword_dropout,
         weight_averaging=args.weight_averaging,
+        init_embeddings_from=args.init_embeddings_from,
     )
     wall = time.time() - start
     accuracy = run.metrics["eval_accuracy"]

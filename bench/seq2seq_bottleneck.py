@@ -3,9 +3,12 @@ starts from the encoder's final state only: the bottleneck) and with dot / gener
 
 Every model has the same size and recipe (GRU, hidden 128, bidirectional encoder, bridge, no input feeding, Adam
 3e-3, batches of 64 fresh sources of 2..MAX_LENGTH symbols); accuracy is measured on unseen sources of each length.
-Writes the figure and the numbers behind it:
+Writes the figure and the numbers behind it, and with `--attention_map` the cross-attention of the first attention
+model on one unseen source of the longest length (reversal reads the source back to front: an anti-diagonal):
 
     python bench/seq2seq_bottleneck.py --output docs/figures/seq2seq_bottleneck.png   # + .json beside it
+    python bench/seq2seq_bottleneck.py --attentions general --max_length 12 --hidden_size 64 --steps 800 \
+        --output /tmp/general.png --attention_map docs/figures/seq2seq_reversal_attention.png
 """
 
 import argparse
@@ -18,7 +21,7 @@ from pathlib import Path
 import torch
 
 from hf_seq.inspection.figures import pyplot
-from hf_seq.seq2seq import accuracy_by_length, toy_config, train_on_reversal
+from hf_seq.seq2seq import accuracy_by_length, reversal_task, save_attention_map, toy_config, train_on_reversal
 
 
 ATTENTIONS = ("none", "dot", "general", "concat")
@@ -33,6 +36,8 @@ def parse_args(argv=None):
     parser.add_argument("--num_symbols", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--attentions", nargs="+", default=list(ATTENTIONS), choices=ATTENTIONS)
+    parser.add_argument("--attention_map", help="PNG of the first attention model's cross-attention on one source")
     return parser.parse_args(argv)
 
 
@@ -49,7 +54,7 @@ def train_and_measure(attention, args, lengths):
     model = train_on_reversal(config, args.steps, 2, args.max_length, seed=args.seed)
     minutes = (time.perf_counter() - start) / 60
     accuracy = accuracy_by_length(model, lengths)
-    return {"training_minutes": round(minutes, 2), "accuracy_by_length": accuracy}
+    return model, {"training_minutes": round(minutes, 2), "accuracy_by_length": accuracy}
 
 
 def draw(results, lengths, path):
@@ -74,7 +79,9 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     lengths = list(range(2, args.max_length + 1, 2))
-    results = {attention: train_and_measure(attention, args, lengths) for attention in ATTENTIONS}
+    models, results = {}, {}
+    for attention in args.attentions:
+        models[attention], results[attention] = train_and_measure(attention, args, lengths)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     draw(results, lengths, output)
@@ -85,6 +92,12 @@ def main(argv=None):
         "results": results,
     }
     output.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    with_attention = [attention for attention in args.attentions if attention != "none"]
+    if args.attention_map and with_attention:
+        num_symbols = args.num_symbols
+        source = reversal_task(1, args.max_length, args.max_length, num_symbols=num_symbols, seed=args.seed + 999)
+        title = f"{with_attention[0]} attention reversing {args.max_length} symbols"
+        save_attention_map(models[with_attention[0]], source[0]["input_ids"], args.attention_map, title=title)
     summary = {a: {n: r["accuracy_by_length"][n]["token"] for n in (2, args.max_length)} for a, r in results.items()}
     print(json.dumps(summary))
 
