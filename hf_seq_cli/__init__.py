@@ -360,6 +360,20 @@ def export_onnx(argv):
     return run_export(argv)
 
 
+def space(argv):
+    """Restore word spacing in Korean text with a spacing tagger or seq2seq model, one text per line."""
+    from hf_seq.spacing.cli import space as run_space
+
+    return run_space(argv)
+
+
+def train_spacing(argv):
+    """Train a character spacing tagger (or a seq2seq spacer) on spaced text, selecting on a validation file."""
+    from hf_seq.spacing.cli import train_spacing as run_train_spacing
+
+    return run_train_spacing(argv)
+
+
 COMMANDS = {
     "demo": demo,
     "pretrain": pretrain,
@@ -374,6 +388,8 @@ COMMANDS = {
     "inspect": inspect,
     "predict": predict,
     "export-onnx": export_onnx,
+    "space": space,
+    "train-spacing": train_spacing,
 }
 
 

@@ -1,0 +1,179 @@
+"""`restore_spacing`: put the spaces back into texts with a spacing tagger or a seq2seq spacing model.
+
+Whatever the model, the characters never change: each text's whitespace is removed, the model decides after which
+characters a space goes, and the output is built from the input's own characters. So, for every text,
+`remove_spaces(output) == remove_spaces(text)` (with the seq2seq model this needs `constrained=True`, the default).
+"""
+
+import os
+from dataclasses import dataclass
+
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoModelForTokenClassification, LogitsProcessorList
+
+from ..training.common import load_tokenizer
+from .constrained import SpacingLogitsProcessor, characters_with_spaces
+from .data import normalize_spacing, remove_spaces, spaced_text
+from .tagger import CharacterIds
+
+
+# The token a seq2seq spacing model writes for a space: the word-boundary marker of tokenizer_training's tokenizers.
+SPACE_TOKEN = "▁"
+
+
+@dataclass
+class SpacingModel:
+    """A loaded spacing model: the network, its tokenizer, and whether it is a seq2seq model or a tagger."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    is_seq2seq: bool
+
+    def __post_init__(self):
+        self.character_ids = CharacterIds(self.tokenizer)  # built once: the vocabulary lookup of every call
+
+    @property
+    def space_token_id(self) -> int:
+        return space_token_id(self.tokenizer)
+
+
+def space_token_id(tokenizer) -> int:
+    """The id of the space token (`▁`) of a character tokenizer; an error naming the fix when it has none."""
+    token_id = tokenizer.get_vocab().get(SPACE_TOKEN)
+    if token_id is None:
+        raise ValueError(
+            f"the tokenizer has no {SPACE_TOKEN!r} token for spaces: train it with tokenizer_training (algorithm "
+            "'char'), whose tokenizers mark word starts with it"
+        )
+    return token_id
+
+
+def load_spacing_model(model: "str | os.PathLike | SpacingModel", trust_remote_code: bool = False) -> SpacingModel:
+    """A `SpacingModel` from a folder saved by the spacing trainers (weights, config and tokenizer), or as is."""
+    if isinstance(model, SpacingModel):
+        return model
+    folder = os.fspath(model)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"model folder not found: {folder} (give a folder saved by the spacing trainers)")
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise FileNotFoundError(f"{folder} holds no config.json: give the folder a spacing model was saved to")
+    from transformers import AutoConfig
+
+    import hf_seq  # noqa: F401  (registers hf-seq's model families with the Auto classes)
+
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    auto_class = AutoModelForSeq2SeqLM if is_seq2seq else AutoModelForTokenClassification
+    if not is_seq2seq and getattr(config, "num_labels", None) != 2:
+        raise ValueError(f"{folder} is not a spacing tagger: it has {config.num_labels} labels, a tagger has 2")
+    network = auto_class.from_pretrained(folder, trust_remote_code=trust_remote_code).eval()
+    tokenizer = load_tokenizer(folder, trust_remote_code=trust_remote_code)
+    return SpacingModel(model=network, tokenizer=tokenizer, is_seq2seq=is_seq2seq)
+
+
+def restore_spacing(
+    texts,
+    model: "str | os.PathLike | SpacingModel",
+    batch_size: int = 64,
+    num_beams: int = 1,
+    constrained: bool = True,
+    show_progress: bool = False,
+):
+    """Texts with their spaces restored (a list for a list, a string for a string).
+
+    Args:
+        texts: a string or a list of strings; whitespace already in them is removed and decided again.
+        model: a folder saved by `train_spacing_tagger` / `train_spacing_seq2seq`, or a loaded `SpacingModel`.
+        batch_size: texts per forward pass (they are sorted by length first, so batches carry little padding).
+        num_beams: seq2seq only: beam search width (1: greedy).
+        constrained: seq2seq only: allow the decoder only the next source character or a space (always True for
+            the guarantee above; False measures what the decoder writes on its own).
+        show_progress: a progress bar over the batches, on stderr.
+    """
+    single = isinstance(texts, str)
+    texts = [texts] if single else list(texts)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] is {type(text).__name__}, not a string: give texts as strings")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    spacing_model = load_spacing_model(model)
+    characters = [remove_spaces(text) for text in texts]
+    order = sorted(range(len(texts)), key=lambda index: len(characters[index]))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="Restoring spaces", unit="batch")
+    restored = [""] * len(texts)
+    for batch in batches:
+        batch_characters = [characters[index] for index in batch]
+        if spacing_model.is_seq2seq:
+            outputs = _restore_with_seq2seq(spacing_model, batch_characters, num_beams, constrained)
+        else:
+            outputs = _restore_with_tagger(spacing_model, batch_characters)
+        for index, output in zip(batch, outputs):
+            restored[index] = output
+    return restored[0] if single else restored
+
+
+def _padded_batch(id_rows, pad_token_id):
+    """`input_ids` and `attention_mask` of rows padded on the right (one id at least, so empty texts still run)."""
+    length = max(1, max(len(ids) for ids in id_rows))
+    input_ids = torch.full((len(id_rows), length), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(id_rows), length), dtype=torch.long)
+    for row, ids in enumerate(id_rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    return input_ids, attention_mask
+
+
+def _restore_with_tagger(spacing_model: SpacingModel, batch_characters: list[str]) -> list[str]:
+    """A space after each character the tagger labels `space`."""
+    id_rows = [spacing_model.character_ids(text) for text in batch_characters]
+    input_ids, attention_mask = _padded_batch(id_rows, spacing_model.tokenizer.pad_token_id)
+    with torch.inference_mode():
+        logits = spacing_model.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    labels = logits.argmax(dim=-1).tolist()
+    return [spaced_text(text, row[: len(text)]) for text, row in zip(batch_characters, labels)]
+
+
+def _restore_with_seq2seq(spacing_model, batch_characters, num_beams, constrained) -> list[str]:
+    """The decoder writes the text with its spaces, constrained (or not) to the source's characters."""
+    tokenizer, network = spacing_model.tokenizer, spacing_model.model
+    id_rows = [spacing_model.character_ids(text) for text in batch_characters]
+    input_ids, attention_mask = _padded_batch(id_rows, tokenizer.pad_token_id)
+    space_id, eos_id = spacing_model.space_token_id, network.config.eos_token_id
+    # At most one space between two characters, then eos.
+    max_new_tokens = 2 * max(len(ids) for ids in id_rows) + 1
+    processors = LogitsProcessorList()
+    if constrained:
+        processors.append(SpacingLogitsProcessor(id_rows, space_id, eos_id, num_beams=num_beams))
+    with torch.inference_mode():
+        generated = network.generate(
+            input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            do_sample=False,
+            logits_processor=processors,
+        )
+    outputs = []
+    for text, row in zip(batch_characters, generated[:, 1:].tolist()):
+        if constrained:
+            outputs.append(characters_with_spaces(text, row, space_id, eos_id))
+        else:
+            outputs.append(_decoded_text(tokenizer, row, space_id, eos_id))
+    return outputs
+
+
+def _decoded_text(tokenizer, output_ids, space_id, eos_id) -> str:
+    """What an unconstrained decoder wrote, token by token (its characters may differ from the source's)."""
+    tokens = []
+    for token in output_ids:
+        if token == eos_id:
+            break
+        if token == tokenizer.pad_token_id:
+            continue
+        tokens.append(" " if token == space_id else tokenizer.convert_ids_to_tokens(token))
+    return normalize_spacing("".join(tokens))

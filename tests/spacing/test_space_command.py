@@ -1,0 +1,83 @@
+import io
+import sys
+
+import pytest
+
+from hf_seq.spacing import remove_spaces
+from hf_seq.spacing.cli import space
+from tests.spacing.conftest import SPACED_TEXTS
+
+
+def test_space_writes_one_line_per_input_line(tiny_tagger, tmp_path):
+    lines = [remove_spaces(text) for text in SPACED_TEXTS] + ["", "가\u2028나"]
+    input_path, output_path = tmp_path / "in.txt", tmp_path / "out.txt"
+    input_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    space(["--model", str(tiny_tagger), "--input", str(input_path), "--output", str(output_path)])
+    written = output_path.read_text(encoding="utf-8").split("\n")
+    assert written[-1] == "" and len(written) - 1 == len(lines)
+    assert [remove_spaces(line) for line in written[:-1]] == [remove_spaces(line) for line in lines]
+
+
+def test_space_reads_stdin_and_writes_stdout(tiny_tagger, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("이영화정말재밌어요\r\n".encode())))
+    space(["--model", str(tiny_tagger)])
+    assert remove_spaces(capsys.readouterr().out) == "이영화정말재밌어요"
+
+
+def test_space_never_overwrites_an_existing_file(tiny_tagger, tmp_path):
+    input_path, output_path = tmp_path / "in.txt", tmp_path / "out.txt"
+    input_path.write_text("가나다\n", encoding="utf-8")
+    output_path.write_text("keep me", encoding="utf-8")
+    with pytest.raises(SystemExit, match="exists: choose another file, or pass --overwrite"):
+        space(["--model", str(tiny_tagger), "--input", str(input_path), "--output", str(output_path)])
+    assert output_path.read_text(encoding="utf-8") == "keep me"
+    space(["--model", str(tiny_tagger), "--input", str(input_path), "--output", str(output_path), "--overwrite"])
+    assert remove_spaces(output_path.read_text(encoding="utf-8")) == "가나다"
+
+
+def test_space_names_bad_inputs(tiny_tagger, tmp_path):
+    (tmp_path / "in.txt").write_text("가나다\n", encoding="utf-8")
+    not_utf8 = tmp_path / "latin1.txt"
+    not_utf8.write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SystemExit, match="is not UTF-8"):
+        space(["--model", str(tiny_tagger), "--input", str(not_utf8)])
+    with pytest.raises(SystemExit, match="is not a file"):
+        space(["--model", str(tiny_tagger), "--input", str(tmp_path / "missing.txt")])
+    with pytest.raises(SystemExit, match="model folder not found"):
+        space(["--model", str(tmp_path / "no-model"), "--input", str(not_utf8.with_name("in.txt"))])
+
+
+def test_train_spacing_trains_a_tagger_then_a_seq2seq_model_on_its_tokenizer(tmp_path, capsys):
+    from hf_seq.spacing.cli import train_spacing
+
+    train_file = tmp_path / "train.txt"
+    train_file.write_text("\n".join(SPACED_TEXTS) + "\n", encoding="utf-8")
+    small = ["--embedding_size", "8", "--hidden_size", "8", "--max_steps", "2", "--batch_size", "4"]
+    tagger_dir, seq2seq_dir = tmp_path / "tagger", tmp_path / "seq2seq"
+    train_spacing(["--train_file", str(train_file), "--output_dir", str(tagger_dir), "--vocab_size", "300", *small])
+    train_spacing(
+        [
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(seq2seq_dir),
+            "--architecture",
+            "seq2seq",
+            "--tokenizer",
+            str(tagger_dir),
+            "--attention",
+            "dot",
+            *small,
+        ]
+    )
+    assert (tagger_dir / "model.safetensors").is_file() and (seq2seq_dir / "model.safetensors").is_file()
+    space(["--model", str(seq2seq_dir), "--input", str(train_file), "--output", str(tmp_path / "out.txt")])
+    written = (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines()
+    assert [remove_spaces(line) for line in written] == [remove_spaces(text) for text in SPACED_TEXTS]
+
+
+def test_train_spacing_names_a_seq2seq_run_without_tokenizer(tmp_path):
+    from hf_seq.spacing.cli import train_spacing
+
+    with pytest.raises(SystemExit, match="needs --tokenizer"):
+        train_spacing(["--train_file", "x.txt", "--output_dir", str(tmp_path / "o"), "--architecture", "seq2seq"])
