@@ -137,6 +137,19 @@ COMMAND_FLAGS = {
         "--language": ["ko", ""],
         "--private": [None],
     },
+    "predict": {
+        "--model": MODELS + ["{classifier} {classifier}", "{classifier} {lm}"],
+        "--input": TEXT_FILES,
+        "--output": ["{out}/predictions.tsv", "{out}/predictions.jsonl", "{out}/nested/deeper/p.tsv", "{out}"],
+        "--text_column": ["document", "nope", ""],
+        "--input_format": ["text", "tsv", "jsonl", "csv"],
+        "--columns": ["id,label,prob_positive", "id,nope", ""],
+        "--subword_samples": ["0", "2", "-1", "x"],
+        "--batch_size": ["4", "1", "0", "-3"],
+        "--max_new_tokens": ["2", "0"],
+        "--overwrite": [None],
+        "--trust_remote_code": [None],
+    },
     "demo": {
         "--vocab_size": ["0", "-5", "x", "100"],
         "--output_dir": OUTPUT_DIRS,
@@ -188,6 +201,10 @@ BASELINES = {
         ]
     ],
     "push": [["--model", "{lm}", "--repo_id", "alice/tiny", "--dry_run"]],
+    "predict": [
+        ["--model", "{classifier}", "--input", "{nsmc_test}", "--output", "{out}/predictions.tsv"],
+        ["--model", "{lm}", "--input", "{text}", "--max_new_tokens", "2"],
+    ],
     # The vocabulary size is always one the demo refuses before training (pool above), so a case stays fast.
     "demo": [["--vocab_size", "100", "--output_dir", "{out}"]],
 }
@@ -204,6 +221,7 @@ CASES_PER_COMMAND = {
     "pretrain": 10,
     "finetune": 10,
     "push": 6,
+    "predict": 16,
     "demo": 3,
 }
 TOP_LEVEL_CASES = [[], ["--help"], ["no-such-command"], ["-x", "evaluate"]]
