@@ -345,35 +345,35 @@ def attention_map(argv):
     _run_adapter("attention-map", attention_map_cli, argv)
 
 
-# Subcommand name -> function taking the remaining argv. Each function is a thin wrapper around the library.
 def predict(argv):
     """Batch inference with saved models (classes, tags or generated text) on a text, TSV or JSONL file."""
-    from .predict import predict as run_predict
+    from .predict import predict as predict_cli
 
-    return run_predict(argv)
+    _run_adapter("predict", predict_cli, argv)
 
 
 def export_onnx(argv):
     """Export a saved model to ONNX (recurrent state as explicit inputs/outputs) and check it in onnxruntime."""
-    from .predict import export_onnx as run_export
+    from .predict import export_onnx as export_onnx_cli
 
-    return run_export(argv)
+    _run_adapter("export-onnx", export_onnx_cli, argv)
 
 
 def space(argv):
     """Restore word spacing in Korean text with a spacing tagger or seq2seq model, one text per line."""
-    from hf_seq.spacing.cli import space as run_space
+    from hf_seq.spacing.cli import space as space_cli
 
-    return run_space(argv)
+    _run_adapter("space", space_cli, argv)
 
 
 def train_spacing(argv):
     """Train a character spacing tagger (or a seq2seq spacer) on spaced text, selecting on a validation file."""
-    from hf_seq.spacing.cli import train_spacing as run_train_spacing
+    from hf_seq.spacing.cli import train_spacing as train_spacing_cli
 
-    return run_train_spacing(argv)
+    _run_adapter("train-spacing", train_spacing_cli, argv)
 
 
+# Subcommand name -> function taking the remaining argv. Each function is a thin wrapper around the library.
 COMMANDS = {
     "demo": demo,
     "pretrain": pretrain,
