@@ -13,6 +13,7 @@ The per-cell classes at the end of the file (`LSTMForCausalLM`, ...) only bind t
 """
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -455,28 +456,43 @@ class RecurrentModel(RecurrentPreTrainedModel):
         return layer_outputs, final_state
 
     def _run_one_layer(self, layer, packed, layer_data, *state):
-        """Layer `layer` of the stack on its inputs (a padded batch, or the data of `packed`'s layout).
-
-        A one-layer module of the same kind, built on the meta device (no memory), runs with the stack's weights of
-        that layer swapped in, so the computation is the fused module's own kernel on the same parameters.
-        """
-        config = self.config
-        input_size = config.embedding_size if layer == 0 else config.hidden_size * (2 if config.bidirectional else 1)
-        one_layer = getattr(nn, config.rnn_type)(**self._rnn_arguments(config, 1, input_size), device="meta")
-        suffix = f"_l{layer}"
-        weights = {
-            name.replace(suffix, "_l0"): parameter
-            for name, parameter in self.rnn.named_parameters()
-            if name.endswith(suffix) or name.endswith(f"{suffix}_reverse")
-        }
+        """Layer `layer` of the stack on its inputs (a padded batch, or the data of `packed`'s layout)."""
         inputs = (
             layer_data
             if packed is None
             else PackedSequence(layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
         )
-        outputs, final_state = functional_call(one_layer, weights, (inputs, state if len(state) > 1 else state[0]))
+        outputs, final_state = _run_stack_layer(self.rnn, layer, inputs, state if len(state) > 1 else state[0])
         outputs = outputs if packed is None else outputs.data
         return (outputs, *final_state) if isinstance(final_state, tuple) else (outputs, final_state)
+
+
+def _run_stack_layer(rnn: nn.RNNBase, layer: int, inputs, state=None):
+    """Layer `layer` of the fused stack `rnn` on `inputs` (a padded batch or a `PackedSequence`), from `state` (zeros
+    when `None`). Returns the layer's outputs and final state, as `rnn` would for a stack of this layer alone.
+
+    A one-layer module of the same kind, built on the meta device (no memory), runs with the stack's weights of that
+    layer swapped in, so the computation is the fused module's own kernel on the same parameters.
+    """
+    directions = 2 if rnn.bidirectional else 1
+    arguments = {
+        "input_size": rnn.input_size if layer == 0 else rnn.hidden_size * directions,
+        "hidden_size": rnn.hidden_size,
+        "num_layers": 1,
+        "bias": rnn.bias,
+        "batch_first": rnn.batch_first,
+        "bidirectional": rnn.bidirectional,
+    }
+    if isinstance(rnn, nn.RNN):
+        arguments["nonlinearity"] = rnn.nonlinearity
+    one_layer = type(rnn)(**arguments, device="meta")
+    of_this_layer = re.compile(rf"(\w+)_l{layer}(_reverse)?")  # e.g. weight_hh_l1, weight_hh_l1_reverse
+    weights = {}
+    for name, parameter in rnn.named_parameters():
+        match = of_this_layer.fullmatch(name)
+        if match:
+            weights[f"{match[1]}_l0{match[2] or ''}"] = parameter
+    return functional_call(one_layer, weights, (inputs,) if state is None else (inputs, state))
 
 
 # What generate() keeps in its model kwargs that a decode step does not pass on (see `prepare_inputs_for_generation`).

@@ -315,28 +315,41 @@ class Seq2SeqRNNEncoder(nn.Module):
         return layer_outputs, torch.cat(final_hidden)
 
     def _run_one_layer(self, layer, packed, layer_data):
-        """Layer `layer` of the stack: a one-layer module of the same kind, built on the meta device (no memory),
-        runs with that layer's weights of the stack swapped in (the fused kernel on the same parameters)."""
-        rnn = self.rnn
-        one_layer = type(rnn)(
-            input_size=rnn.input_size if layer == 0 else rnn.hidden_size * (2 if rnn.bidirectional else 1),
-            hidden_size=rnn.hidden_size,
-            num_layers=1,
-            bidirectional=rnn.bidirectional,
-            batch_first=True,
-            device="meta",
-        )
-        of_this_layer = re.compile(rf"(\w+)_l{layer}(_reverse)?")
-        weights = {}
-        for name, parameter in rnn.named_parameters():
-            match = of_this_layer.fullmatch(name)
-            if match:
-                weights[f"{match[1]}_l0{match[2] or ''}"] = parameter
+        """Layer `layer` of the stack on its inputs (a padded batch, or the data of `packed`'s layout)."""
         inputs = layer_data
         if packed is not None:
             inputs = PackedSequence(layer_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
-        outputs, final_state = functional_call(one_layer, weights, (inputs,))
+        outputs, final_state = _run_stack_layer(self.rnn, layer, inputs)
         return (outputs if packed is None else outputs.data), final_state
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._run_stack_layer
+def _run_stack_layer(rnn: nn.RNNBase, layer: int, inputs, state=None):
+    """Layer `layer` of the fused stack `rnn` on `inputs` (a padded batch or a `PackedSequence`), from `state` (zeros
+    when `None`). Returns the layer's outputs and final state, as `rnn` would for a stack of this layer alone.
+
+    A one-layer module of the same kind, built on the meta device (no memory), runs with the stack's weights of that
+    layer swapped in, so the computation is the fused module's own kernel on the same parameters.
+    """
+    directions = 2 if rnn.bidirectional else 1
+    arguments = {
+        "input_size": rnn.input_size if layer == 0 else rnn.hidden_size * directions,
+        "hidden_size": rnn.hidden_size,
+        "num_layers": 1,
+        "bias": rnn.bias,
+        "batch_first": rnn.batch_first,
+        "bidirectional": rnn.bidirectional,
+    }
+    if isinstance(rnn, nn.RNN):
+        arguments["nonlinearity"] = rnn.nonlinearity
+    one_layer = type(rnn)(**arguments, device="meta")
+    of_this_layer = re.compile(rf"(\w+)_l{layer}(_reverse)?")  # e.g. weight_hh_l1, weight_hh_l1_reverse
+    weights = {}
+    for name, parameter in rnn.named_parameters():
+        match = of_this_layer.fullmatch(name)
+        if match:
+            weights[f"{match[1]}_l0{match[2] or ''}"] = parameter
+    return functional_call(one_layer, weights, (inputs,) if state is None else (inputs, state))
 
 
 class Seq2SeqRNNBridge(nn.Module):
