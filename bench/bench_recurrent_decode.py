@@ -16,6 +16,10 @@ int8 decode >= 4x faster than the reference. Times are medians of interleaved re
 
 With `--model` (a saved recurrent LM with its tokenizer) the speed figures are of that model, and `--text` adds the
 perplexity of fp32 and int8 on the file (the state carried across chunks of `--chunk` tokens, as in training).
+With `--classifier` (saved sequence classifiers) and `--nsmc_test` (NSMC's `id document label` file), the accuracy
+and reviews/s of `hf-seq predict` in fp32 and with `--int8`, each classifier alone (claim: within 0.2 points):
+
+    python bench/bench_recurrent_decode.py --classifier DIR [DIR ...] --nsmc_test ratings_test.txt [--max_length 80]
 """
 
 import argparse
@@ -215,6 +219,27 @@ def measure(name, model, args):
     return quantized
 
 
+def classifier_accuracy(model_dirs, nsmc_test, max_length):
+    """NSMC test accuracy and reviews/s of each classifier with `hf_seq.prediction.predict`, fp32 then int8."""
+    from hf_seq.prediction import predict
+
+    with open(nsmc_test, encoding="utf-8") as file:
+        next(file)  # header
+        labels = [int(line.rstrip("\n").split("\t")[2]) for line in file]
+    for model_dir in model_dirs:
+        figures = {}
+        for int8 in (False, True):
+            result = predict(model_dir, nsmc_test, max_length=max_length, int8=int8, show_progress=False)
+            correct = sum(int(row["label"]) == label for row, label in zip(result.rows, labels))
+            figures[int8] = (correct / len(labels), result.texts_per_second)
+        (fp32, fp32_speed), (int8, int8_speed) = figures[False], figures[True]
+        print(
+            f"{model_dir}: NSMC test accuracy ({len(labels)} reviews) fp32 {fp32:.2%}, int8 {int8:.2%} "
+            f"({(int8 - fp32) * 100:+.2f} points; goal within 0.2); reviews/s fp32 {fp32_speed:.0f}, "
+            f"int8 {int8_speed:.0f} ({int8_speed / fp32_speed:.2f}x)"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", nargs="+", default=["LSTM", "GRU"], choices=["LSTM", "GRU", "RNN"])
@@ -231,10 +256,18 @@ def main():
     parser.add_argument("--text", default=None, help="with --model: a text file (a document a line) for perplexity")
     parser.add_argument("--max_tokens", type=int, default=50000, help="tokens of --text read")
     parser.add_argument("--chunk", type=int, default=128, help="tokens per forward when reading --text")
+    parser.add_argument("--classifier", nargs="+", default=None, help="saved sequence classifiers (fp32 vs int8)")
+    parser.add_argument("--nsmc_test", default=None, help="with --classifier: NSMC's ratings_test.txt")
+    parser.add_argument("--max_length", type=int, default=80, help="with --classifier: tokens per review")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.new_tokens} new tokens")
+    if args.classifier:
+        if not args.nsmc_test:
+            parser.error("--classifier needs --nsmc_test (NSMC's ratings_test.txt)")
+        classifier_accuracy(args.classifier, args.nsmc_test, args.max_length)
+        return
 
     if args.model is None:
         for cell in args.cells:

@@ -111,21 +111,8 @@ def export_onnx(
     model = load_saved_model(model_dir, ONNX_TASKS[task], trust_remote_code=trust_remote_code).float().eval()
     if getattr(model.config, "bidirectional", False) and task == "text-generation":
         raise ValueError(f"{model_dir} is bidirectional: it has no causal LM to export")
-    module = exportable_module(model, task, with_cache)
-    input_names, output_names = module.input_names, module.output_names
     onnx_path = os.path.join(output_dir, ONNX_FILE_NAME)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        torch.onnx.export(
-            module,
-            example_inputs(model, module),
-            onnx_path,
-            input_names=input_names,
-            output_names=output_names,
-            dynamic_axes=module.dynamic_axes(),
-            opset_version=opset,
-            dynamo=False,
-        )
+    input_names, output_names = export_model(model, task, onnx_path, opset, with_cache)
     tokenizer.save_pretrained(output_dir)
     model.config.save_pretrained(output_dir)
     export = OnnxExport(onnx_path, task, input_names, output_names)
@@ -137,6 +124,25 @@ def export_onnx(
                 f"{atol}): export with another opset, or report the model's configuration"
             )
     return export
+
+
+def export_model(model, task, onnx_path, opset=17, with_cache=True):
+    """Trace `model` (an fp32 model in memory, left unchanged) for `task` into the file `onnx_path`; returns the
+    graph's input and output names. `export_onnx` does this for a saved folder, with its checks."""
+    module = exportable_module(model, task, with_cache)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(
+            module,
+            example_inputs(model, module),
+            onnx_path,
+            input_names=module.input_names,
+            output_names=module.output_names,
+            dynamic_axes=module.dynamic_axes(),
+            opset_version=opset,
+            dynamo=False,
+        )
+    return module.input_names, module.output_names
 
 
 def _require(package, purpose):
@@ -376,11 +382,15 @@ def example_inputs(model, module):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def onnx_session(onnx_path):
+def onnx_session(onnx_path, num_threads=None):
+    """An onnxruntime session on the CPU; `num_threads` threads per operator (default: onnxruntime's choice)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only
+    if num_threads is not None:
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
     return onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
 
 

@@ -76,6 +76,10 @@ class PredictArguments:
     temperature: float = field(default=1.0)
     seed: int = field(default=0)
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1... (default: a GPU if any)."})
+    int8: bool = field(
+        default=False,
+        metadata={"help": "Run the models quantised to dynamic int8 on the CPU (faster; check accuracy first)."},
+    )
     no_progress: bool = field(default=False, metadata={"help": "No progress bar on stderr."})
 
 
@@ -133,6 +137,7 @@ def predict(argv):
             temperature=args.temperature,
             seed=args.seed,
             device=args.device,
+            int8=args.int8,
             overwrite=args.overwrite,
             show_progress=not args.no_progress,
             trust_remote_code=remote_code.trust_remote_code,

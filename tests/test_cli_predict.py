@@ -53,6 +53,16 @@ def test_nsmc_format_and_the_speed_figure(tmp_path, tokenizer, capsys):  # noqa:
     assert last_line.startswith(f"hf-seq predict: {len(TEXTS)} reviews in ") and last_line.endswith(" reviews/s)")
 
 
+def test_int8_flag_runs_the_quantised_model(tmp_path, tokenizer, capsys):  # noqa: F811
+    folder, _ = save_model(tmp_path / "model", tokenizer, "lstm", "text-classification", num_labels=2)
+    outputs = {}
+    for name, flags in (("fp32", []), ("int8", ["--int8"])):
+        predict(["--model", folder, "--input", nsmc_file(tmp_path), "--no_progress", "--batch_size", "1", *flags])
+        outputs[name] = capsys.readouterr().out.splitlines()
+    assert len(outputs["int8"]) == len(outputs["fp32"]) == len(TEXTS) + 1
+    assert outputs["int8"][1:] != outputs["fp32"][1:]  # the probabilities moved: int8 ran
+
+
 def test_an_ensemble_is_given_as_one_flag_or_repeated(tmp_path, tokenizer, capsys):  # noqa: F811
     first, _ = save_model(tmp_path / "a", tokenizer, "lstm", "text-classification", seed=0)
     second, _ = save_model(tmp_path / "b", tokenizer, "gru", "text-classification", seed=1)

@@ -105,6 +105,12 @@ def test_character_properties_known_answer():
     assert found["position"][-1] == 1.0
 
 
+def test_mark_rich_lines_pair_each_marked_review_with_the_next_plain_one():
+    lines = ["a", 'b "q"', "c", "d", "(e)", "f", "g <h>"]
+    assert cells.mark_rich_lines(lines) == ['b "q"', "a", "(e)", "c", "g <h>", "d"]
+    assert cells.mark_rich_lines(["x", "y"]) == []
+
+
 def test_pearson_finds_the_unit_that_is_the_property():
     generator = np.random.default_rng(0)
     target = (generator.random(200) > 0.5).astype(float)
@@ -258,3 +264,13 @@ def test_cells_and_pooling_commands_write_png_and_json(tmp_path):
     data = _written(tmp_path, "pooling")
     assert set(data["poolings"]) == set(pooling.POOLINGS)
     assert all(0.0 <= row["valid_accuracy"] <= 1.0 for row in data["poolings"].values())
+
+
+def test_pooling_variants_include_bidirectional_encoders_and_refuse_unknown_ones():
+    assert pooling.VARIANTS["encoder-cls"] == ("cls", True) and pooling.VARIANTS["cls"] == ("cls", False)
+    result = pooling.compare_poolings(
+        SAMPLE_NSMC, poolings=("encoder-cls",), steps=2, max_train=60, hidden_size=8, eval_every=1
+    )
+    assert list(result["poolings"]) == ["encoder-cls"]
+    with pytest.raises(ValueError, match="Unknown pooling variant.*choose from last, mean"):
+        pooling.compare_poolings(SAMPLE_NSMC, poolings=("average",), steps=1, max_train=60)

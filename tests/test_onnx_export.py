@@ -77,6 +77,8 @@ def _check_recurrent_language_model(model, session, input_ids, attention_mask, s
         ("gru", "text-classification", {"reading_direction": "backward", "pooling": "max"}),
         ("lstm", "token-classification", {"bidirectional": True}),
         ("transformer", "text-classification", {"pooling": "cls", "position_embedding_type": "learned"}),
+        ("transformer", "text-classification", {"pooling": "cls", "bidirectional": True}),
+        ("transformer", "token-classification", {"bidirectional": True}),
     ],
 )
 def test_bidirectional_backward_and_pooled_classifiers_export_too(tmp_path, tokenizer, family, task, overrides):  # noqa: F811

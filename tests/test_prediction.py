@@ -113,6 +113,34 @@ def test_classification_rows_are_the_models_own_probabilities_in_input_order(tmp
     assert result.seconds > 0 and result.texts_per_second > 0
 
 
+@pytest.mark.parametrize("task", ["text-classification", "token-classification"])
+def test_int8_rows_are_the_quantised_models_own_outputs(tmp_path, tokenizer, task):
+    import copy
+
+    from hf_seq.quantization import quantize_dynamic_int8
+
+    folder, model = save_model(tmp_path / "model", tokenizer, "lstm", task)
+    quantized = quantize_dynamic_int8(copy.deepcopy(model))
+    texts = [text for text in TEXTS if text]
+    fp32 = predict(folder, write_lines(tmp_path / "texts.txt", texts), show_progress=False)
+    # Batches of one: dynamic int8 scales activations per batch, so a text's outputs move slightly with its batch.
+    int8 = predict(folder, str(tmp_path / "texts.txt"), int8=True, batch_size=1, show_progress=False)
+    if task == "token-classification":
+        assert [row["tokens"] for row in int8.rows] == [row["tokens"] for row in fp32.rows]
+        return
+    for text, row, fp32_row in zip(texts, int8.rows, fp32.rows):
+        got = torch.tensor([row[f"prob_LABEL_{index}"] for index in range(3)])
+        torch.testing.assert_close(got, own_probabilities(quantized, tokenizer, text), atol=1e-5, rtol=0)
+        assert got.tolist() != [fp32_row[f"prob_LABEL_{index}"] for index in range(3)]  # int8 did run
+
+
+def test_int8_refuses_a_gpu(tmp_path, tokenizer, monkeypatch):
+    folder, _ = save_model(tmp_path / "classifier", tokenizer, "lstm", "text-classification")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ValueError, match="int8 inference runs on the CPU.*give device='cpu'"):
+        predict(folder, nsmc_file(tmp_path), int8=True, device="cuda", show_progress=False)
+
+
 def test_nsmc_output_with_class_names_and_columns_is_exactly_id_label_prob_positive(tmp_path, tokenizer):
     folder, model = save_model(tmp_path / "classifier", tokenizer, "gru", "text-classification", num_labels=2)
     output = tmp_path / "predictions.tsv"

@@ -56,6 +56,28 @@ def character_properties(text: str) -> dict[str, np.ndarray]:
     }
 
 
+def has_marks(text: str) -> bool:
+    """Whether the text holds a quotation mark or an opening bracket."""
+    return any(character in QUOTES or character in BRACKETS for character in text)
+
+
+def mark_rich_lines(lines: list[str]) -> list[str]:
+    """Every line holding a quotation mark or bracket, each followed by the next line without one (file order).
+
+    In reviews about 1% of the lines hold one and 0.3% of the characters lie inside quotes or brackets: too rare for a
+    short training run to learn to track them, or for a correlation over a few hundred reviews to measure. Here half
+    the lines hold one.
+    """
+    plain = (line for line in lines if not has_marks(line))
+    mixed = []
+    for line in filter(has_marks, lines):
+        mixed.append(line)
+        following = next(plain, None)
+        if following is not None:
+            mixed.append(following)
+    return mixed
+
+
 def train_char_lstm(
     lines: list[str],
     *,

@@ -118,6 +118,8 @@ def run_attention(args) -> None:
 
 def run_cells(args) -> None:
     lines = read_lines(reviews_path(args.train_file), max_lines=args.max_lines)
+    if args.mark_rich:
+        lines = cells_module.mark_rich_lines(lines)
     held_out = lines[-args.num_texts :]  # read after training, not trained on
     model, tokenizer, record = cells_module.train_char_lstm(
         lines[: -args.num_texts],
@@ -138,6 +140,7 @@ def run_cells(args) -> None:
         "first_loss": record.losses[0],
         "train_lines": len(lines) - args.num_texts,
         "hidden_size": args.hidden_size,
+        "mark_rich": args.mark_rich,
     }
     figures.save_json(found, json_path)
     print(f"wrote {png}, {png.with_suffix('.html')} and {json_path}")
@@ -147,6 +150,7 @@ def run_pooling(args) -> None:
     result = pooling.compare_poolings(
         args.train_file,
         args.test_file,
+        poolings=tuple(args.poolings.split(",")),
         steps=args.steps,
         max_train=args.max_train,
         hidden_size=args.hidden_size,
@@ -204,13 +208,23 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--hidden-size", type=int, default=128)
     command.add_argument("--train-steps", type=int, default=1000)
     command.add_argument("--max-seconds", type=float, default=None)
+    command.add_argument(
+        "--mark-rich",
+        action="store_true",
+        help="train and read on the reviews holding quotes or brackets, each with one review without",
+    )
 
-    command = add("pooling", run_pooling, "Transformer classifier with last/mean/max/cls pooling, one table")
+    command = add(
+        "pooling", run_pooling, "Transformer classifier with last/mean/max/cls pooling (and encoders), one table"
+    )
     command.add_argument(
         "--train-file",
         default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "sample_data", "nsmc_sample_train.txt"),
     )
     command.add_argument("--test-file", default=None, help="reported only, never used for selection")
+    command.add_argument(
+        "--poolings", default=",".join(pooling.POOLINGS), help=f"comma-separated, of {', '.join(pooling.VARIANTS)}"
+    )
     command.add_argument("--steps", type=int, default=300)
     command.add_argument("--max-train", type=int, default=None)
     command.add_argument("--hidden-size", type=int, default=64)

@@ -1,7 +1,9 @@
 """Token aggregation measured: the Transformer classifier with last / mean / max / cls pooling, one recipe, one budget.
 
 Every pooling trains from the same initial body weights (same seed) on the same batches; the model is selected on a
-held-out split of the training file (never on test data). A test file, when given, is only reported.
+held-out split of the training file (never on test data). A test file, when given, is only reported. Besides the
+causal classifier's four poolings, two bidirectional encoders (`bidirectional=True`: every token sees both sides)
+answer the mean-vs-CLS question where CLS is BERT's leading token: `encoder-mean` and `encoder-cls`.
 """
 
 import random
@@ -14,7 +16,16 @@ from hf_seq.models.transformer import TransformerLMConfig, TransformerLMForSeque
 from .training import char_tokenizer
 
 
-POOLINGS = ("last", "mean", "max", "cls")
+# Variant name -> (config.pooling, config.bidirectional).
+VARIANTS = {
+    "last": ("last", False),
+    "mean": ("mean", False),
+    "max": ("max", False),
+    "cls": ("cls", False),
+    "encoder-mean": ("mean", True),
+    "encoder-cls": ("cls", True),
+}
+POOLINGS = tuple(VARIANTS)
 
 
 def read_nsmc(path: str) -> tuple[list[str], list[int]]:
@@ -106,7 +117,10 @@ def compare_poolings(
     eval_every: int = 50,
     seed: int = 0,
 ) -> dict:
-    """The pooling comparison: one row per pooling with the selected step, valid (and test) accuracy."""
+    """The pooling comparison: one row per variant of `VARIANTS` with the selected step, valid (and test) accuracy."""
+    unknown = [name for name in poolings if name not in VARIANTS]
+    if unknown:
+        raise ValueError(f"Unknown pooling variant(s) {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
     texts, labels = read_nsmc(train_file)
     if max_train is not None:
         texts, labels = texts[:max_train], labels[:max_train]
@@ -121,13 +135,15 @@ def compare_poolings(
         test_texts, test_labels = read_nsmc(test_file)
         test = (*encode(tokenizer, test_texts, max_length), torch.tensor(test_labels))
     rows = {}
-    for pooling in poolings:
+    for name in poolings:
+        pooling, bidirectional = VARIANTS[name]
         config = TransformerLMConfig(
             vocab_size=len(tokenizer),
             hidden_size=hidden_size,
             num_hidden_layers=num_hidden_layers,
             num_attention_heads=num_attention_heads,
             pooling=pooling,
+            bidirectional=bidirectional,
             num_labels=2,
             pad_token_id=tokenizer.pad_token_id,
             bos_token_id=tokenizer.bos_token_id,
@@ -145,7 +161,7 @@ def compare_poolings(
         model = result.pop("model")
         if test is not None:
             result["test_accuracy"] = accuracy(model, *test)
-        rows[pooling] = result
+        rows[name] = result
     return {
         "recipe": {
             "steps": steps,
@@ -155,6 +171,7 @@ def compare_poolings(
             "num_attention_heads": num_attention_heads,
             "max_length": max_length,
             "learning_rate": learning_rate,
+            "eval_every": eval_every,
             "tokenizer": "char",
             "train_examples": len(train_texts),
             "valid_examples": len(valid_texts),

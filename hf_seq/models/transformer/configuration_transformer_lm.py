@@ -83,7 +83,11 @@ class TransformerLMConfig(PretrainedConfig):
         tie_word_embeddings (`bool`, defaults to `True`): share the input embedding matrix with the LM head.
         pooling (`str`, defaults to `"last"`): how a sequence-classification head summarises the sequence: the last
             real token (`"last"`), the mean or the element-wise maximum over real tokens (`"mean"`, `"max"`), or a
-            learned [CLS]-like token appended after the last real token, which attends to the whole sequence (`"cls"`).
+            learned [CLS]-like token (`"cls"`) that sees the whole sequence: appended after the last real token with
+            causal attention, put first (as BERT's) with `bidirectional=True`.
+        bidirectional (`bool`, defaults to `False`): every token attends to the tokens on both sides (an encoder, as
+            BERT) instead of only to those before it. For the classification heads; the causal LM needs `False`, and
+            a bidirectional model has no cache to decode with.
         pad_token_id, bos_token_id, eos_token_id (`int`, optional): special token ids, as in the tokenizer.
         use_cache (`bool`, defaults to `True`): return the key/value cache (`outputs.cache`).
 
@@ -119,6 +123,7 @@ class TransformerLMConfig(PretrainedConfig):
     initializer_range: float = positive_number(default=0.02)
     tie_word_embeddings: bool = True
     pooling: str = one_of(POOLINGS)(default="last")
+    bidirectional: bool = False
     pad_token_id: int | None = 0
     bos_token_id: int | None = 2
     eos_token_id: int | list[int] | None = 3

@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.generation import GenerationMixin
-from transformers.masking_utils import create_causal_mask
+from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutputWithPast,
@@ -97,7 +97,7 @@ def eager_attention_forward(
 
 
 class TransformerLMAttention(nn.Module):
-    """Multi-head causal self-attention with one fused query/key/value projection.
+    """Multi-head self-attention (causal, or both ways with `config.bidirectional`), one fused q/k/v projection.
 
     The projections are transformers' `Conv1D` (GPT-2's linear layer: y = x W + b with W stored (in, out)) rather
     than `nn.Linear` (y = x W^T + b, W stored (out, in)). A generation step multiplies one vector by every weight
@@ -114,7 +114,7 @@ class TransformerLMAttention(nn.Module):
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_dropout
-        self.is_causal = True  # read by the sdpa / flash attention functions
+        self.is_causal = not config.bidirectional  # read by the sdpa / flash attention functions
         self.qkv_proj = Conv1D(3 * config.hidden_size, config.hidden_size)
         self.o_proj = Conv1D(config.hidden_size, config.hidden_size)
         self.o_proj.is_residual_projection = True  # smaller initialisation, see `_init_weights`
@@ -340,6 +340,13 @@ class TransformerLMModel(TransformerLMPreTrainedModel):
         _validate_inputs(self.config, input_ids, inputs_embeds, attention_mask, past_seen_tokens)
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
+        if self.config.bidirectional:
+            if cache is not None:
+                raise ValueError(
+                    "A bidirectional model (config.bidirectional=True) attends to later tokens and cannot decode with "
+                    "a cache: call it on the whole sequence without `cache`"
+                )
+            use_cache = False
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
         seq_length = inputs_embeds.shape[1]
@@ -373,17 +380,22 @@ class TransformerLMModel(TransformerLMPreTrainedModel):
             position_embeddings = self.rotary_emb(hidden_states, position_ids)
         hidden_states = self.dropout(hidden_states)
 
-        causal_mask = create_causal_mask(
-            config=self.config,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            **cache_keyword(cache),
-        )
+        if self.config.bidirectional:  # padding hidden from every token, nothing else
+            attention_mask = create_bidirectional_mask(
+                config=self.config, inputs_embeds=inputs_embeds, attention_mask=attention_mask
+            )
+        else:
+            attention_mask = create_causal_mask(
+                config=self.config,
+                inputs_embeds=inputs_embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                **cache_keyword(cache),
+            )
         for decoder_layer in self.layers:
             hidden_states = decoder_layer(
                 hidden_states,
-                attention_mask=causal_mask,
+                attention_mask=attention_mask,
                 position_embeddings=position_embeddings,
                 cache=cache,
                 **kwargs,
@@ -399,6 +411,11 @@ class TransformerLMForCausalLM(TransformerLMPreTrainedModel, GenerationMixin):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
 
     def __init__(self, config: TransformerLMConfig):
+        if config.bidirectional:
+            raise ValueError(
+                "TransformerLMForCausalLM predicts each next token from the ones before it and needs causal attention: "
+                "set bidirectional=False (bidirectional=True is for the classification heads)"
+            )
         super().__init__(config)
         self.model = TransformerLMModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
@@ -460,14 +477,16 @@ def _masked_max(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> to
     return torch.where(is_real.any(dim=1, keepdim=True), masked.max(dim=1).values, 0.0)
 
 
-def pool_hidden_states(hidden_states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+def pool_hidden_states(
+    hidden_states: torch.Tensor, attention_mask: torch.Tensor, pooling: str, cls_position: int = -1
+) -> torch.Tensor:
     """Summarise (batch, seq, hidden) into (batch, hidden) over the real tokens only (left or right padding).
 
     `"last"`: the rightmost real token; `"mean"` / `"max"`: the mean / element-wise maximum over real tokens; `"cls"`:
-    the final position, where the classifier appended its learned token.
+    position `cls_position`, where the classifier put its learned token (last when causal, first when bidirectional).
     """
     if pooling == "cls":
-        return hidden_states[:, -1]
+        return hidden_states[:, cls_position]
     if pooling == "last":
         is_real = attention_mask.to(device=hidden_states.device, dtype=torch.bool)
         positions = torch.arange(hidden_states.shape[1], device=hidden_states.device)
@@ -490,8 +509,9 @@ class TransformerLMForSequenceClassification(TransformerLMPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.model = TransformerLMModel(config)
-        # A learned [CLS]-like token appended after the input: with causal attention only the final position can
-        # see the whole sequence, so that is where the summary token goes.
+        # A learned [CLS]-like token: with causal attention only the final position sees the whole sequence, so it
+        # is appended after the input; a bidirectional encoder puts it first, as BERT does.
+        self.cls_position = 0 if config.bidirectional else -1
         self.cls_embedding = nn.Parameter(torch.empty(config.hidden_size)) if config.pooling == "cls" else None
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
@@ -517,11 +537,9 @@ class TransformerLMForSequenceClassification(TransformerLMPreTrainedModel):
             if inputs_embeds is None:
                 inputs_embeds = self.model.embed_tokens(input_ids)
                 input_ids = None
-            cls_token = self.cls_embedding.to(inputs_embeds.dtype).expand(batch_size, 1, -1)
-            inputs_embeds = torch.cat([inputs_embeds, cls_token], dim=1)
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(batch_size, 1)], dim=1)
-            if position_ids is not None:  # the summary token comes right after the last position
-                position_ids = torch.cat([position_ids, position_ids.max(dim=-1, keepdim=True).values + 1], dim=-1)
+            inputs_embeds, attention_mask, position_ids = self._add_cls_token(
+                inputs_embeds, attention_mask, position_ids
+            )
 
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,
@@ -531,7 +549,7 @@ class TransformerLMForSequenceClassification(TransformerLMPreTrainedModel):
             use_cache=False,
             **kwargs,
         )
-        pooled = pool_hidden_states(outputs.last_hidden_state, attention_mask, self.config.pooling)
+        pooled = pool_hidden_states(outputs.last_hidden_state, attention_mask, self.config.pooling, self.cls_position)
         logits = self.classifier(self.dropout(pooled))
 
         loss = None
@@ -544,9 +562,25 @@ class TransformerLMForSequenceClassification(TransformerLMPreTrainedModel):
             attentions=outputs.attentions,
         )
 
+    def _add_cls_token(
+        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.LongTensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.LongTensor | None]:
+        """The learned summary token joined to the input at `cls_position`, with its mask entry and position."""
+        batch_size = inputs_embeds.shape[0]
+        cls_token = self.cls_embedding.to(inputs_embeds.dtype).expand(batch_size, 1, -1)
+        cls_mask = attention_mask.new_ones(batch_size, 1)
+        if self.cls_position == 0:  # first, at position 0; the input's positions move one on
+            if position_ids is not None:
+                position_ids = torch.cat([torch.zeros_like(position_ids[:, :1]), position_ids + 1], dim=-1)
+            return torch.cat([cls_token, inputs_embeds], 1), torch.cat([cls_mask, attention_mask], 1), position_ids
+        if position_ids is not None:  # last, right after the last position
+            position_ids = torch.cat([position_ids, position_ids.max(dim=-1, keepdim=True).values + 1], dim=-1)
+        return torch.cat([inputs_embeds, cls_token], 1), torch.cat([attention_mask, cls_mask], 1), position_ids
+
 
 class TransformerLMForTokenClassification(TransformerLMPreTrainedModel):
-    """The decoder with a per-token classification head (each token sees only its left context)."""
+    """The decoder with a per-token classification head (each token sees its left context; both sides with
+    `config.bidirectional`)."""
 
     accepts_loss_kwargs = False  # a plain mean loss, as for sequence classification
 

@@ -21,6 +21,7 @@ from hf_seq import (
     TransformerLMForTokenClassification,
     TransformerLMModel,
 )
+from hf_seq.models.transformer.cache_transformer_lm import cache_of
 from hf_seq.models.transformer.modeling_transformer_lm import pool_hidden_states
 from tests.support.remote_code import run_without_hf_seq
 
@@ -200,9 +201,14 @@ def test_padded_batch_logits_equal_unpadded(positions, side):
 @pytest.mark.parametrize("positions", POSITIONS)
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "cls"])
 @pytest.mark.parametrize("side", ["left", "right"])
-def test_sequence_classification_ignores_padding(positions, pooling, side):
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_sequence_classification_ignores_padding(positions, pooling, side, bidirectional):
     model = make_model(
-        TransformerLMForSequenceClassification, position_embedding_type=positions, pooling=pooling, num_labels=3
+        TransformerLMForSequenceClassification,
+        position_embedding_type=positions,
+        pooling=pooling,
+        num_labels=3,
+        bidirectional=bidirectional,
     )
     sequences = [random_ids(1, 9, seed=13)[0], random_ids(1, 3, seed=14)[0], random_ids(1, 6, seed=15)[0]]
     input_ids, attention_mask = pad_batch(sequences, side)
@@ -248,8 +254,9 @@ def test_cls_pooling_learns_its_token_and_sees_the_whole_sequence():
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
-def test_token_classification_ignores_padding(side):
-    model = make_model(TransformerLMForTokenClassification, num_labels=4)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_token_classification_ignores_padding(side, bidirectional):
+    model = make_model(TransformerLMForTokenClassification, num_labels=4, bidirectional=bidirectional)
     sequences = [random_ids(1, 8, seed=16)[0], random_ids(1, 5, seed=17)[0]]
     input_ids, attention_mask = pad_batch(sequences, side)
     labels = torch.where(attention_mask.bool(), input_ids % 4, -100)
@@ -260,6 +267,61 @@ def test_token_classification_ignores_padding(side):
         for row, sequence in enumerate(sequences):
             alone = model(sequence[None]).logits[0]
             torch.testing.assert_close(outputs.logits[row, real_span(attention_mask, row)], alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+def test_bidirectional_tokens_see_the_tokens_after_them(attn_implementation):
+    input_ids = random_ids(2, 6)
+    changed = input_ids.clone()
+    changed[:, -1] = (changed[:, -1] + 1 - 3) % (VOCAB - 3) + 3  # only the last token differs
+    for bidirectional in (False, True):
+        model = make_model(
+            TransformerLMForTokenClassification, bidirectional=bidirectional, attn_implementation=attn_implementation
+        )
+        with torch.no_grad():
+            first, first_changed = model(input_ids).logits[:, 0], model(changed).logits[:, 0]
+        # A causal first token cannot see the last one; an encoder's can.
+        assert torch.allclose(first, first_changed, atol=1e-6) != bidirectional
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
+def test_bidirectional_eager_and_sdpa_agree_on_a_padded_batch(positions):
+    sequences = [random_ids(1, 7, seed=21)[0], random_ids(1, 4, seed=22)[0]]
+    input_ids, attention_mask = pad_batch(sequences, "left")
+    logits = {}
+    for implementation in ("eager", "sdpa"):
+        model = make_model(
+            TransformerLMForSequenceClassification,
+            position_embedding_type=positions,
+            pooling="cls",
+            bidirectional=True,
+            attn_implementation=implementation,
+        )
+        with torch.no_grad():
+            logits[implementation] = model(input_ids, attention_mask=attention_mask).logits
+    torch.testing.assert_close(logits["eager"], logits["sdpa"], atol=1e-5, rtol=0)
+
+
+def test_bidirectional_cls_token_goes_first_and_is_the_summary():
+    model = make_model(TransformerLMForSequenceClassification, pooling="cls", bidirectional=True, num_labels=2)
+    assert model.cls_position == 0
+    input_ids = random_ids(2, 5)
+    with torch.no_grad():
+        outputs = model(input_ids, output_hidden_states=True)
+        last_hidden_state = outputs.hidden_states[-1]  # transformers puts the normed output last
+    assert last_hidden_state.shape[1] == input_ids.shape[1] + 1  # the summary token joined the input
+    torch.testing.assert_close(outputs.logits, model.classifier(last_hidden_state[:, 0]))
+
+
+def test_bidirectional_models_refuse_to_be_language_models_or_to_use_a_cache():
+    with pytest.raises(ValueError, match="needs causal attention: set bidirectional=False"):
+        make_model(TransformerLMForCausalLM, bidirectional=True)
+    encoder = make_model(TransformerLMModel, bidirectional=True)
+    with torch.no_grad():
+        outputs = encoder(random_ids(1, 4))
+        assert cache_of(outputs) is None  # use_cache (True in the config) does not apply to an encoder
+        with pytest.raises(ValueError, match="cannot decode with a cache"):
+            encoder(random_ids(1, 1), cache=DynamicCache(config=encoder.config))
 
 
 # --- positions and bad inputs --------------------------------------------------------------------------------------
