@@ -23,40 +23,12 @@ import time
 
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from bench_recurrent_decode import build, raw_loop  # a sibling script: bench/ is on the path when this one runs
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import hf_seq
-from hf_seq.models.recurrent import cache_of
 from hf_seq.onnx_export import export_model, onnx_session, run_onnx
 from hf_seq.prediction import pad_batch
-
-
-CONFIGS = {"LSTM": hf_seq.LSTMConfig, "GRU": hf_seq.GRUConfig}
-
-
-def build_language_model(cell, args):
-    torch.manual_seed(0)
-    config = CONFIGS[cell](
-        vocab_size=args.vocab_size,
-        embedding_size=args.hidden_size,
-        hidden_size=args.hidden_size,
-        num_hidden_layers=args.num_layers,
-    )
-    return AutoModelForCausalLM.from_config(config).eval()
-
-
-@torch.no_grad()
-def pytorch_decode(model, prompt, new_tokens):
-    """Greedy tokens and seconds per decode step of the model's own cached step loop."""
-    output = model(prompt, use_cache=True)
-    token = output.logits[:, -1].argmax(-1, keepdim=True)
-    tokens = [token]
-    start = time.perf_counter()
-    for _ in range(new_tokens - 1):
-        output = model(token, cache=cache_of(output), use_cache=True)
-        token = output.logits[:, -1].argmax(-1, keepdim=True)
-        tokens.append(token)
-    return torch.cat(tokens, 1).numpy(), (time.perf_counter() - start) / (new_tokens - 1)
 
 
 def onnx_decode(session, prompt, new_tokens):
@@ -75,20 +47,20 @@ def onnx_decode(session, prompt, new_tokens):
 
 
 def compare_decode(cell, args, folder):
-    model = build_language_model(cell, args)
+    model = build(cell, args)
     onnx_path = os.path.join(folder, f"{cell.lower()}-lm.onnx")
     export_model(model, "text-generation", onnx_path)
     session = onnx_session(onnx_path, num_threads=args.threads)
     prompt = torch.randint(4, args.vocab_size, (1, 8), generator=torch.Generator().manual_seed(1))
-    pytorch_decode(model, prompt, 8), onnx_decode(session, prompt, 8)  # warm-up
+    raw_loop(model, prompt, 8), onnx_decode(session, prompt, 8)  # warm-up
     times = {"pytorch": [], "onnxruntime": []}
     same_tokens = True
     for _ in range(args.repeats):
-        pytorch_tokens, seconds = pytorch_decode(model, prompt, args.new_tokens)
+        pytorch_tokens, _, seconds = raw_loop(model, prompt, args.new_tokens)  # the model's own cached step loop
         times["pytorch"].append(seconds)
         onnx_tokens, seconds = onnx_decode(session, prompt, args.new_tokens)
         times["onnxruntime"].append(seconds)
-        same_tokens &= bool(np.array_equal(pytorch_tokens, onnx_tokens))
+        same_tokens &= bool(np.array_equal(pytorch_tokens.numpy(), onnx_tokens))
     pytorch_step, onnx_step = (statistics.median(times[key]) for key in ("pytorch", "onnxruntime"))
     print(
         f"{cell} LM decode step ({args.num_layers}x{args.hidden_size}, vocab {args.vocab_size}, batch 1): "
@@ -164,8 +136,9 @@ def compare_classification(args, folder):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", nargs="*", default=["LSTM", "GRU"], choices=sorted(CONFIGS))
+    parser.add_argument("--cells", nargs="*", default=["LSTM", "GRU"], choices=["GRU", "LSTM"])
     parser.add_argument("--vocab_size", type=int, default=16000)
+    parser.add_argument("--embedding_size", type=int, default=512)
     parser.add_argument("--hidden_size", type=int, default=512)
     parser.add_argument("--num_layers", type=int, default=2)
     parser.add_argument("--new_tokens", type=int, default=128)

@@ -279,8 +279,8 @@ def main():
         tokenizer = AutoTokenizer.from_pretrained(args.model)
         ids = []
         with open(args.text, encoding="utf-8") as file:
-            for line in file:  # one document per line, as the training data
-                ids += tokenizer(line.rstrip("\n"))["input_ids"]
+            for line in file:  # one document per line, each ended by eos, as pretraining reads them
+                ids += tokenizer(line.rstrip("\n"))["input_ids"] + [tokenizer.eos_token_id]
                 if len(ids) >= args.max_tokens:
                     break
         ids = torch.tensor(ids[: args.max_tokens])

@@ -202,10 +202,19 @@ def pooling_figure(result: dict):
     from .figures import pyplot
 
     plt = pyplot()
-    figure, ax = plt.subplots(figsize=(5, 3))
+    figure, ax = plt.subplots(figsize=(6.5, 3.2))
     names = list(result["poolings"])
-    ax.bar(names, [result["poolings"][n]["valid_accuracy"] for n in names], color="tab:blue")
-    ax.set_ylim(0.4, 1.0)
+    accuracies = [result["poolings"][name]["valid_accuracy"] for name in names]
+    colours = ["tab:orange" if VARIANTS.get(name, ("", False))[1] else "tab:blue" for name in names]
+    bars = ax.bar(names, accuracies, color=colours)
+    ax.bar_label(bars, labels=[f"{accuracy:.3f}" for accuracy in accuracies], fontsize=8)
+    # Near the data, so differences of a point show; the axis says where it starts.
+    ax.set_ylim(max(0.0, min(accuracies) - 0.05), min(1.0, max(accuracies) + 0.02))
     ax.set_ylabel("valid accuracy (split of train)")
-    ax.set_title(f"Transformer classifier pooling, {result['recipe']['steps']} steps", fontsize=10)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_title(
+        f"Transformer classifier pooling, {result['recipe']['steps']} steps (orange: bidirectional encoder)",
+        fontsize=10,
+    )
+    figure.tight_layout()
     return figure
