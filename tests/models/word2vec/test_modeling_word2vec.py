@@ -118,6 +118,25 @@ def test_closed_form_update_is_sgd_on_the_forward_loss():
     torch.testing.assert_close(hidden_step, -learning_rate * grad_of_mean)
 
 
+def test_a_negative_equal_to_the_positive_is_skipped_and_later_columns_see_earlier_steps():
+    torch.manual_seed(0)
+    outputs = torch.randn(8, 4)
+    hidden = torch.randn(2, 4)
+    learning_rate = 0.1
+    # Row 0 draws its positive (3) again as a negative: word2vec.c skips that draw, so row 0 only has the positive.
+    updated = outputs.clone()
+    hidden_step = negative_sampling_update(updated, hidden, torch.tensor([[3, 3], [5, 6]]), learning_rate)
+    reference = outputs.clone()
+    expected_step = negative_sampling_update(reference, hidden[:1], torch.tensor([[3]]), learning_rate)
+    torch.testing.assert_close(hidden_step[0], expected_step[0])
+    # The positive of row 1 (5) is a negative of row 0: that column reads it as the positives' column left it.
+    updated = outputs.clone()
+    negative_sampling_update(updated, hidden, torch.tensor([[3, 5], [5, 6]]), learning_rate)
+    after_positive = outputs[5] + learning_rate * (1 - torch.sigmoid(outputs[5] @ hidden[1])) * hidden[1]
+    negative_step = -learning_rate * torch.sigmoid(after_positive @ hidden[0]) * hidden[0]
+    torch.testing.assert_close(updated[5], after_positive + negative_step)
+
+
 def test_forward_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="same batch size"):
         small_model()(torch.tensor([[1, 2]]), torch.tensor([[1], [2]]))
