@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hf_seq
+from hf_seq.data import corpus_token_ids, load_text_files, tokenize_corpus
 from hf_seq.models.recurrent import cache_of
 from hf_seq.quantization import quantize_dynamic_int8
 
@@ -277,13 +278,9 @@ def main():
     quantized = measure(args.model, model, args)
     if args.text:
         tokenizer = AutoTokenizer.from_pretrained(args.model)
-        ids = []
-        with open(args.text, encoding="utf-8") as file:
-            for line in file:  # one document per line, each ended by eos, as pretraining reads them
-                ids += tokenizer(line.rstrip("\n"))["input_ids"] + [tokenizer.eos_token_id]
-                if len(ids) >= args.max_tokens:
-                    break
-        ids = torch.tensor(ids[: args.max_tokens])
+        # One document per line, each ended by eos: the reading pretraining uses.
+        documents = load_text_files(args.text)["train"]
+        ids = corpus_token_ids(tokenize_corpus(documents, tokenizer, append_eos=True))[: args.max_tokens]
         fp32, int8 = perplexity(model, ids, args.chunk), perplexity(quantized, ids, args.chunk)
         print(
             f"perplexity on {ids.numel()} tokens of {args.text}: fp32 {fp32:.2f}, int8 {int8:.2f} ({int8 / fp32 - 1:+.1%})"
