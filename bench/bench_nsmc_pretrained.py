@@ -164,13 +164,15 @@ def pretrain_language_model(args, tokenizer_dir, reviews_dir):
         save_strategy="steps",
         save_steps=1000,
         save_total_limit=1,
+        resume_from_checkpoint="latest" if args.resume else None,
         logging_steps=100,
         report_to=[],
         seed=args.seed,
     )
     run = pretrain(
         training_args,
-        overwrite_output_dir=True,  # a rerun of a recipe replaces its scratch folder under runs/
+        # A rerun of a recipe replaces its scratch folder under runs/; --resume continues it.
+        overwrite_output_dir=not args.resume,
         train_file=os.path.join(reviews_dir, "train.txt"),
         validation_file=os.path.join(reviews_dir, "valid.txt"),
         tokenizer=tokenizer_dir,

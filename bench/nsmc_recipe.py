@@ -15,13 +15,14 @@ from nsmc_lineage import is_finished_run, lm_is_complete
 
 from hf_seq.models.recurrent.configuration_recurrent import POOLINGS as RECURRENT_POOLINGS
 from hf_seq.models.transformer.configuration_transformer_lm import POOLINGS as TRANSFORMER_POOLINGS
+from hf_seq.training.checkpoints import latest_complete_checkpoint
 
 
 # The Hub organisation every card and every recorded `base_model` names (`--hub_organization` to change it).
 HUB_ORGANIZATION = "hf-seq"
 # Flags that say where a run's flags come from and whom its cards name, not what it trains and measures: a results
 # row's recorded command leaves them out, so it reads the same whether the run was started from a recipe or not.
-NOT_RECORDED = ("recipe", "hub_organization")
+NOT_RECORDED = ("recipe", "hub_organization", "resume")
 
 
 def build_parser(description=None):
@@ -69,6 +70,12 @@ def build_parser(description=None):
     parser.add_argument("--bptt", type=int, default=70)
     parser.add_argument("--block_size", type=int, default=128)
     parser.add_argument("--lm_dropout", type=float, default=0.1)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="recurrent LMs: continue the row's interrupted pretraining from the newest complete checkpoint in its "
+        "LM folder (saved every 1,000 steps), with the same flags, instead of starting it again",
+    )
     # Fine-tuning on NSMC train, evaluated on NSMC test.
     parser.add_argument("--finetune_epochs", type=float, default=1.0)
     parser.add_argument("--finetune_batch_size", type=int, default=64)
@@ -174,6 +181,19 @@ def check_args(parser, args):
             parser.error(f"--continue_from {args.continue_from}: not a finished LM folder (weights, test perplexity)")
         if os.path.abspath(args.continue_from) == os.path.abspath(lm_folder(args)):
             parser.error(f"--name {args.name} would overwrite the LM it continues from")
+    if args.resume:
+        check_resume(parser, args)
+
+
+def check_resume(parser, args):
+    """--resume needs an interrupted recurrent pretraining to continue: a checkpoint in an unfinished LM folder."""
+    if args.ensemble or args.from_scratch or args.cards_only:
+        parser.error("--resume continues an interrupted pretraining; this run pretrains nothing")
+    if args.family == "transformer":
+        parser.error("--resume is for the recurrent LMs' TBPTT pretraining; rerun a Transformer row from the start")
+    lm_dir = lm_folder(args)
+    if not lm_is_complete(lm_dir) and latest_complete_checkpoint(lm_dir) is None:
+        parser.error(f"--resume: no complete checkpoint in {lm_dir} to continue from; run without --resume")
 
 
 def parse_args(argv=None, description=None):

@@ -109,6 +109,13 @@ class LoopState:
     train_loss_count: int = 0
     log_history: list = field(default_factory=list)
     cache: RecurrentCache | None = None  # the recurrent state the next batch starts from
+    # Seconds the run had trained before this sitting (a resumed run counts its earlier sittings), and when this
+    # sitting started: a checkpoint records their sum, so wall_time_seconds covers every sitting.
+    earlier_seconds: float = 0.0
+    sitting_started: float = field(default_factory=time.time)
+
+    def elapsed_seconds(self):
+        return self.earlier_seconds + time.time() - self.sitting_started
 
     def state_dict(self):
         return {
@@ -121,6 +128,7 @@ class LoopState:
             "hidden": None if self.cache.hidden is None else self.cache.hidden.cpu(),
             "cell": None if self.cache.cell is None else self.cache.cell.cpu(),
             "seen_tokens": self.cache.seen_tokens,
+            "elapsed_seconds": self.elapsed_seconds(),
         }
 
     @classmethod
@@ -136,7 +144,10 @@ class LoopState:
                 seen_tokens=saved["seen_tokens"],
             )
         positions = ("global_step", "epoch", "step_in_epoch", "train_loss_sum", "train_loss_count", "log_history")
-        return cls(**{name: saved[name] for name in positions}, cache=cache)
+        # Checkpoints written before the time was recorded resume counting from zero.
+        return cls(
+            **{name: saved[name] for name in positions}, cache=cache, earlier_seconds=saved.get("elapsed_seconds", 0.0)
+        )
 
 
 def train_tbptt(
@@ -217,6 +228,7 @@ def train_tbptt(
     train_runtime = time.time() - start_time
 
     metrics = _training_metrics(state, train_runtime, eval_seconds, tokens_this_run, accelerator, steps_per_epoch)
+    metrics["total_train_runtime"] = round(state.elapsed_seconds(), 2)
     if eval_token_ids is not None:
         if state.step_in_epoch:  # the run stopped mid-epoch: measure the final model
             epoch_metrics = _evaluate_and_log(model, eval_token_ids, accelerator, args, bptt, state, progress)
@@ -426,7 +438,7 @@ def _write_run_info(model, tokenizer, args, metrics, log_history, bptt, run_reco
         "eval_split": "validation",
         "hyperparameters": {**training_arguments_record(args), "bptt": bptt},
         "log_history": log_history,
-        "wall_time_seconds": metrics["train_runtime"],
+        "wall_time_seconds": metrics["total_train_runtime"],  # every sitting of a resumed run
     }
     if tokenizer is not None:
         record["tokenizer_fingerprint"] = tokenizer_fingerprint(tokenizer)

@@ -170,3 +170,45 @@ def test_help_runs():
     )
     assert result.returncode == 0, result.stderr
     assert "--recipe" in result.stdout and "--cards_only" in result.stdout
+
+
+def test_resume_is_not_recorded_in_the_command():
+    for stem in ("lstm-nsmc", "lstm-longer-nsmc-concat-3ep"):
+        resumed = from_recipe(stem, "--resume")
+        assert resumed.resume is True
+        assert nsmc_recipe.recorded_command(resumed) == nsmc_recipe.recorded_command(from_recipe(stem))
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--family", "lstm"], "no complete checkpoint in runs/nsmc_pretrained/lstm-lm"),
+        (["--family", "transformer"], "rerun a Transformer row from the start"),
+        (["--family", "gru", "--from_scratch"], "this run pretrains nothing"),
+    ],
+)
+def test_resume_needs_an_interrupted_recurrent_pretraining(tmp_path, monkeypatch, capsys, flags, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        nsmc_recipe.parse_args(["--data_dir", "data", "--resume", *flags])
+    assert message in capsys.readouterr().err
+
+
+def test_resume_continues_from_the_lm_folder_and_keeps_it(tmp_path, monkeypatch):
+    import bench_nsmc_pretrained
+
+    monkeypatch.chdir(tmp_path)
+    checkpoint = tmp_path / "runs" / "nsmc_pretrained" / "lstm-lm" / "checkpoint-1000"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "checkpoint_complete.json").write_text('{"global_step": 1000}', encoding="utf-8")
+    calls = []
+    monkeypatch.setattr(
+        bench_nsmc_pretrained, "pretrain", lambda training_args, **kwargs: calls.append((training_args, kwargs))
+    )
+    for flags in ([], ["--resume"]):
+        args = nsmc_recipe.parse_args(["--data_dir", "data", "--recipe", recipe_path("lstm-nsmc"), *flags])
+        bench_nsmc_pretrained.pretrain_language_model(args, "tokenizer", "reviews")
+    (fresh_args, fresh), (resumed_args, resumed) = calls
+    assert fresh["overwrite_output_dir"] is True and fresh_args.resume_from_checkpoint is None
+    assert resumed["overwrite_output_dir"] is False and resumed_args.resume_from_checkpoint == "latest"
+    assert resumed_args.output_dir == os.path.join("runs", "nsmc_pretrained", "lstm-lm")

@@ -100,6 +100,28 @@ def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tiny_tokenize
         assert torch.equal(final_a[name], final_b[name]), name
 
 
+def test_a_resumed_run_counts_the_training_time_of_its_earlier_sittings(tiny_tokenizer, corpus, tmp_path):
+    def run(resume=None):
+        torch.manual_seed(0)
+        model = hf_seq.LSTMForCausalLM(tiny_lstm_config(tiny_tokenizer))
+        args = training_arguments(
+            tmp_path, max_steps=6, save_strategy="steps", save_steps=4, resume_from_checkpoint=resume
+        )
+        return train_tbptt(model, corpus[0], args, bptt=8, overwrite_output_dir=resume is None)
+
+    run()
+    state_path = tmp_path / "checkpoint-4" / "tbptt_state_rank0.pt"
+    state = torch.load(state_path, weights_only=True)
+    assert 0 < state["elapsed_seconds"] < 600
+    state["elapsed_seconds"] = 1000.0  # as if the first sitting had trained 1,000 s before its checkpoint
+    torch.save(state, state_path)
+    resumed = run(resume="latest")
+    with open(tmp_path / "run_info.json", encoding="utf-8") as handle:
+        wall_time = json.load(handle)["wall_time_seconds"]
+    assert wall_time == resumed.metrics["total_train_runtime"]
+    assert 1000.0 + resumed.metrics["train_runtime"] <= wall_time < 1000.0 + resumed.metrics["train_runtime"] + 5
+
+
 def test_bad_arguments_fail_clearly(tiny_tokenizer, corpus, tmp_path):
     model = hf_seq.LSTMForCausalLM(tiny_lstm_config(tiny_tokenizer))
     with pytest.raises(ValueError, match="bptt"):
