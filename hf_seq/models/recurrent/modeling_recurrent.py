@@ -209,8 +209,10 @@ def _reads_transposed(weight: torch.Tensor, rows: int) -> bool:
     )
 
 
-def _inference_weight(module: nn.Module, name: str) -> torch.Tensor:
-    """The weight `module.<name>` (out, in), as the transposed view of a contiguous (in, out) copy of it.
+def _inference_weight(module: nn.Module, name: str, parts: int = 1) -> torch.Tensor:
+    """The weight `module.<name>` (out, in), as the transposed view of a contiguous (in, out) copy of it; with
+    `parts` > 1, that copy cut by columns into `parts` equal blocks, shaped (parts, in, out / parts rounded up) and
+    zero-padded, for `_split_linear`.
 
     A decode step multiplies one row per sequence by every weight matrix, so its speed is how fast the weights stream
     from memory. On CPU (torch 2.13, MKL) `F.linear(x, W)` with W stored (out, in) ran such products at about a quarter
@@ -223,20 +225,56 @@ def _inference_weight(module: nn.Module, name: str) -> torch.Tensor:
     weight = getattr(module, name)
     copies = module.__dict__.setdefault("_transposed_weights", {})
     entry = copies.get(name)
-    if entry is None or entry[0].data_ptr() != weight.data_ptr() or entry[1] != weight._version:
+    if entry is None or entry[0].data_ptr() != weight.data_ptr() or entry[1] != (weight._version, parts):
         with torch.inference_mode(False):  # a plain tensor, usable later with autograd on (e.g. a frozen model)
             source = weight.detach()
-            entry = copies[name] = (source, weight._version, source.t().contiguous().t())
+            entry = copies[name] = (source, (weight._version, parts), _decode_layout(source, parts))
     return entry[2]
 
 
+def _decode_layout(weight: torch.Tensor, parts: int) -> torch.Tensor:
+    if parts == 1:
+        return weight.t().contiguous().t()
+    out_features, in_features = weight.shape
+    width = -(-out_features // parts)
+    padded = weight.new_zeros(parts * width, in_features)
+    padded[:out_features] = weight
+    return padded.view(parts, width, in_features).transpose(1, 2).contiguous()
+
+
+# A matrix of at least this many elements (4 MB in fp32: the output layer, not the cells) is streamed by every
+# thread at once in a few-row product, a block of its columns each: MKL runs a one-row product on one thread,
+# which reads memory at half the rate two threads reach on the 2-core machine of docs/benchmarks.md.
+SPLIT_MIN_ELEMENTS = 2**20
+
+
+def _product_parts(weight: torch.Tensor) -> int:
+    threads = torch.get_num_threads()
+    return threads if threads > 1 and weight.numel() >= SPLIT_MIN_ELEMENTS else 1
+
+
+def _split_linear(hidden_states: torch.Tensor, blocks: torch.Tensor, bias: torch.Tensor | None, out_features: int):
+    """`F.linear(hidden_states, W, bias)` from the column blocks of W (`_inference_weight(..., parts)`): one batched
+    product, which torch spreads over its threads, a block each (the sums agree with one product's to rounding)."""
+    rows = hidden_states.reshape(-1, hidden_states.shape[-1])
+    products = torch.bmm(rows.expand(blocks.shape[0], *rows.shape), blocks)  # (parts, rows, width)
+    outputs = products.transpose(0, 1).reshape(rows.shape[0], -1)[:, :out_features]
+    if bias is not None:
+        outputs = outputs + bias
+    return outputs.view(*hidden_states.shape[:-1], out_features)
+
+
 def _linear(layer: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
-    """`layer(hidden_states)`; for a plain `nn.Linear` and a product with few rows, on the transposed weight copy."""
+    """`layer(hidden_states)`; for a plain `nn.Linear` and a product with few rows, on the decode-time weight copy."""
     if (
         type(layer) is nn.Linear  # not a subclass or a quantised layer, and no hooks: those run as themselves
         and not (layer._forward_hooks or layer._forward_pre_hooks)
         and _reads_transposed(layer.weight, hidden_states.numel() // hidden_states.shape[-1])
     ):
+        parts = _product_parts(layer.weight)
+        if parts > 1:
+            blocks = _inference_weight(layer, "weight", parts)
+            return _split_linear(hidden_states, blocks, layer.bias, layer.out_features)
         return nn.functional.linear(hidden_states, _inference_weight(layer, "weight"), layer.bias)
     return layer(hidden_states)
 

@@ -68,6 +68,35 @@ def test_a_decode_step_uses_the_transposed_copies_and_matches_the_stored_weights
     assert {"weight_ih_l0", "weight_hh_l1"} <= set(model.model.rnn.__dict__["_transposed_weights"])
 
 
+@pytest.fixture
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_with_several_threads_the_output_layer_streams_in_column_blocks(two_threads, monkeypatch, tied):
+    from hf_seq.models.recurrent import modeling_recurrent
+
+    monkeypatch.setattr(modeling_recurrent, "SPLIT_MIN_ELEMENTS", 0)  # this small head too: a block per thread
+    model = make_model(vocab_size=VOCAB + 1, tie_word_embeddings=tied, embedding_size=12 if tied else 16)
+    cache, state = prompt_and_state(model)
+    token = torch.tensor([[5], [7]])
+    logits = decode_step(model, cache, token)
+    blocks = model.lm_head.__dict__["_transposed_weights"]["weight"][2]
+    assert blocks.shape == (2, model.lm_head.in_features, (VOCAB + 2) // 2)  # 41 columns: padded to 2 x 21
+    with torch.no_grad():
+        torch.testing.assert_close(logits, reference_step(model, token, state))
+
+        model.lm_head.weight.mul_(2.0)  # the blocks follow a change of the weights
+        torch.testing.assert_close(decode_step(model, cache, token), reference_step(model, token, state))
+    torch.set_num_threads(1)  # one thread: one product on the transposed copy again
+    torch.testing.assert_close(decode_step(model, cache, token), reference_step(model, token, state))
+    assert model.lm_head.__dict__["_transposed_weights"]["weight"][2].dim() == 2
+
+
 def test_the_copies_follow_training_steps_loading_and_the_tied_embedding():
     model, other = make_model(seed=0), make_model(seed=1)
     cache, state = prompt_and_state(model)
