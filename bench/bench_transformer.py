@@ -9,6 +9,10 @@ run, interleaving the models so that load on the shared machine hits both alike,
   3. on a GPU only: bf16-autocast training tokens/s and the fraction of the chip's bf16 peak that the achieved
      model FLOP/s reach (6 N + 12 L h T FLOPs per token, as in the PaLM paper's MFU).
 
+On CPU, generation is also set against the machine's memory limit: a cached step at batch 1 reads every weight
+matrix once (and the cached keys and values), so it cannot take less than those bytes over the copy bandwidth
+(a 256 MB tensor copy, bytes read + written, timed with the same clock before and after the generation runs).
+
 and prints each figure and the ratio TransformerLM / GPT-2 (the median of the per-repeat ratios, and the ratio of
 the best runs). On CPU it runs one thread and times with the process CPU clock by default, so that other jobs on a
 shared machine (which deschedule us at random) do not decide the result. Speed does not depend on what the token ids
@@ -116,6 +120,35 @@ def interleaved_throughput(functions, tokens_per_call, calls, repeats, warmup, a
     return rates
 
 
+def copy_bandwidth(args, megabytes=256):
+    """Bytes read + written per second by a large tensor copy, the best of three, on the benchmark's clock."""
+    source = torch.ones(megabytes * 2**20 // 4)
+    target = torch.empty_like(source)
+    target.copy_(source)
+    return 2 * source.numel() * 4 / min(time_calls(lambda: target.copy_(source), 1, args) for _ in range(3))
+
+
+def bytes_per_decode_step(model, args):
+    """What a cached step reads on average over the generated tokens: every parameter but the position table (one
+    row of it), and the keys and values cached so far (float32, 2 x layers x hidden per position)."""
+    positions = [p for name, p in model.named_parameters() if "wpe" in name or "embed_positions" in name]
+    weights = sum(p.numel() for p in model.parameters()) - sum(p.numel() - p.shape[-1] for p in positions)
+    mean_cached = args.prompt_len + (args.new_tokens - 1) / 2
+    return 4 * (weights + 2 * args.num_layers * args.hidden_size * mean_cached)
+
+
+def report_memory_limit(rates, models, bandwidth, args):
+    """Each model's generation against the memory limit: the fastest a step can be over its median step time."""
+    print(f"  copy bandwidth {bandwidth / 1e9:.1f} GB/s (median of the measurements around the runs)")
+    for name, model in models.items():
+        step_bytes = bytes_per_decode_step(model, args)
+        limit, step = step_bytes / bandwidth, 1 / statistics.median(rates[name])
+        print(
+            f"  {name:<14} step {step * 1e3:.2f} ms, reads {step_bytes / 1e6:.1f} MB -> limit {limit * 1e3:.2f} ms: "
+            f"{limit / step:.2f}x the limit (goal >= 0.7)"
+        )
+
+
 def report(title, rates, baseline="GPT-2"):
     """Each model's median tokens/s, then its ratio to the baseline: the median of the per-repeat ratios (the two
     models timed back to back) and the ratio of the best runs (the least disturbed by other load)."""
@@ -217,8 +250,12 @@ def main(argv=None):
         return generate
 
     generators = {name: make_generate(model) for name, model in models.items()}
+    bandwidths = [copy_bandwidth(args)] if args.device == "cpu" else []
     rates = interleaved_throughput(generators, args.new_tokens, 1, args.repeats, warmup=1, args=args)
     report(f"cached generation, {args.new_tokens} new tokens after a {args.prompt_len}-token prompt, batch 1:", rates)
+    if bandwidths:
+        bandwidths.append(copy_bandwidth(args))
+        report_memory_limit(rates, models, statistics.median(bandwidths), args)
 
     # 3. GPU only: bf16 training and model FLOP utilisation.
     if args.device == "cuda":

@@ -242,9 +242,9 @@ def _decode_layout(weight: torch.Tensor, parts: int) -> torch.Tensor:
     return padded.view(parts, width, in_features).transpose(1, 2).contiguous()
 
 
-# A matrix of at least this many elements (4 MB in fp32: the output layer, not the cells) is streamed by every
-# thread at once in a few-row product, a block of its columns each: MKL runs a one-row product on one thread,
-# which reads memory at half the rate two threads reach on the 2-core machine of docs/benchmarks.md.
+# A `_linear` weight of at least this many elements (4 MB in fp32: an output layer) is streamed by every thread at
+# once in a few-row product, a block of its columns each: MKL runs a one-row product on one thread, which reads
+# memory at about half the rate two threads reach on the 2-core machine of docs/benchmarks.md.
 SPLIT_MIN_ELEMENTS = 2**20
 
 

@@ -224,6 +224,14 @@ class TransformerLMPreTrainedModel(PreTrainedModel):
         config.validate()
         super().__init__(config, *inputs, **kwargs)
 
+    # Copied from hf_seq.models.recurrent.modeling_recurrent.RecurrentPreTrainedModel._apply
+    def _apply(self, fn, recurse=True):
+        # `.to()`, `.half()`, ... give the weights new tensors: drop the decode-time copies of the old ones now,
+        # rather than holding their memory until the next forward remakes them.
+        for module in self.modules():
+            module.__dict__.pop("_transposed_weights", None)
+        return super()._apply(fn, recurse)
+
     @torch.no_grad()
     def _init_weights(self, module):
         std = self.config.initializer_range
@@ -300,6 +308,101 @@ def _reject_unknown_kwargs(model_class, kwargs):
     unknown = sorted(set(kwargs) - KNOWN_MODEL_KWARGS)
     if unknown:
         raise TypeError(f"{model_class.__name__}.forward() got unexpected keyword arguments: {', '.join(unknown)}")
+
+
+# A product with at most this many rows (one position of a small batch: a decode step) reads its weight from a
+# transposed copy; a longer one (a whole sequence) is a matrix-matrix product that MKL runs as fast on either layout.
+# Copied from hf_seq.models.recurrent.modeling_recurrent.FEW_ROWS
+FEW_ROWS = 32
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._reads_transposed
+def _reads_transposed(weight: torch.Tensor, rows: int) -> bool:
+    """Whether a product of `rows` rows with `weight` takes its weight from `_inference_weight`: on CPU, outside
+    compilation, when no gradient must reach the weight (`torch.no_grad()`, `generate()`, or a frozen weight)."""
+    return (
+        not torch.compiler.is_compiling()  # first: the checks below would break a compiled graph
+        and rows <= FEW_ROWS
+        and weight.device.type == "cpu"
+        and not (weight.requires_grad and torch.is_grad_enabled())
+        and not weight.is_inference()
+    )
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._inference_weight
+def _inference_weight(module: nn.Module, name: str, parts: int = 1) -> torch.Tensor:
+    """The weight `module.<name>` (out, in), as the transposed view of a contiguous (in, out) copy of it; with
+    `parts` > 1, that copy cut by columns into `parts` equal blocks, shaped (parts, in, out / parts rounded up) and
+    zero-padded, for `_split_linear`.
+
+    A decode step multiplies one row per sequence by every weight matrix, so its speed is how fast the weights stream
+    from memory. On CPU (torch 2.13, MKL) `F.linear(x, W)` with W stored (out, in) ran such products at about a quarter
+    of the memory bandwidth, and the same product on W stored (in, out) near it (the Transformer family stores its
+    projections that way for this reason). The copy is made on first use and made again whenever the weight changes:
+    an in-place change (an optimizer step, `load_state_dict`) bumps its version counter, a new tensor has a new address
+    (the entry holds the old tensor, so no new one can take that address). Copies are not saved: checkpoints keep the
+    (out, in) layout. They cost the memory of the weights they copy.
+    """
+    weight = getattr(module, name)
+    copies = module.__dict__.setdefault("_transposed_weights", {})
+    entry = copies.get(name)
+    if entry is None or entry[0].data_ptr() != weight.data_ptr() or entry[1] != (weight._version, parts):
+        with torch.inference_mode(False):  # a plain tensor, usable later with autograd on (e.g. a frozen model)
+            source = weight.detach()
+            entry = copies[name] = (source, (weight._version, parts), _decode_layout(source, parts))
+    return entry[2]
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._decode_layout
+def _decode_layout(weight: torch.Tensor, parts: int) -> torch.Tensor:
+    if parts == 1:
+        return weight.t().contiguous().t()
+    out_features, in_features = weight.shape
+    width = -(-out_features // parts)
+    padded = weight.new_zeros(parts * width, in_features)
+    padded[:out_features] = weight
+    return padded.view(parts, width, in_features).transpose(1, 2).contiguous()
+
+
+# A `_linear` weight of at least this many elements (4 MB in fp32: an output layer) is streamed by every thread at
+# once in a few-row product, a block of its columns each: MKL runs a one-row product on one thread, which reads
+# memory at about half the rate two threads reach on the 2-core machine of docs/benchmarks.md.
+# Copied from hf_seq.models.recurrent.modeling_recurrent.SPLIT_MIN_ELEMENTS
+SPLIT_MIN_ELEMENTS = 2**20
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._product_parts
+def _product_parts(weight: torch.Tensor) -> int:
+    threads = torch.get_num_threads()
+    return threads if threads > 1 and weight.numel() >= SPLIT_MIN_ELEMENTS else 1
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._split_linear
+def _split_linear(hidden_states: torch.Tensor, blocks: torch.Tensor, bias: torch.Tensor | None, out_features: int):
+    """`F.linear(hidden_states, W, bias)` from the column blocks of W (`_inference_weight(..., parts)`): one batched
+    product, which torch spreads over its threads, a block each (the sums agree with one product's to rounding)."""
+    rows = hidden_states.reshape(-1, hidden_states.shape[-1])
+    products = torch.bmm(rows.expand(blocks.shape[0], *rows.shape), blocks)  # (parts, rows, width)
+    outputs = products.transpose(0, 1).reshape(rows.shape[0], -1)[:, :out_features]
+    if bias is not None:
+        outputs = outputs + bias
+    return outputs.view(*hidden_states.shape[:-1], out_features)
+
+
+# Copied from hf_seq.models.recurrent.modeling_recurrent._linear
+def _linear(layer: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
+    """`layer(hidden_states)`; for a plain `nn.Linear` and a product with few rows, on the decode-time weight copy."""
+    if (
+        type(layer) is nn.Linear  # not a subclass or a quantised layer, and no hooks: those run as themselves
+        and not (layer._forward_hooks or layer._forward_pre_hooks)
+        and _reads_transposed(layer.weight, hidden_states.numel() // hidden_states.shape[-1])
+    ):
+        parts = _product_parts(layer.weight)
+        if parts > 1:
+            blocks = _inference_weight(layer, "weight", parts)
+            return _split_linear(hidden_states, blocks, layer.bias, layer.out_features)
+        return nn.functional.linear(hidden_states, _inference_weight(layer, "weight"), layer.bias)
+    return layer(hidden_states)
 
 
 class TransformerLMModel(TransformerLMPreTrainedModel):
@@ -445,7 +548,7 @@ class TransformerLMForCausalLM(TransformerLMPreTrainedModel, GenerationMixin):
             **kwargs,
         )
         # generate() asks for the last position's logits only (logits_to_keep=1): no (seq x vocab) matmul wasted.
-        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
+        logits = _linear(self.lm_head, slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
 
         loss = None
         if labels is not None:

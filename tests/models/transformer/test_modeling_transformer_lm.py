@@ -510,3 +510,30 @@ def test_left_padding_does_not_count_toward_the_learned_position_limit():
         alone = model(real).logits
         left_padded = model(padded, attention_mask=mask).logits  # MAX_POSITIONS + 3 columns, MAX_POSITIONS real
     torch.testing.assert_close(left_padded[:, 3:], alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("threads, split_min_elements", [(1, 2**20), (2, 0)])
+def test_a_decode_step_reads_the_output_layer_from_its_decode_copy(monkeypatch, threads, split_min_elements):
+    """One thread: a transposed copy; two (and a head counted as large): column blocks, one per thread."""
+    from hf_seq.models.transformer import modeling_transformer_lm
+
+    monkeypatch.setattr(modeling_transformer_lm, "SPLIT_MIN_ELEMENTS", split_min_elements)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = make_model(TransformerLMForCausalLM, vocab_size=VOCAB + 1)  # an odd vocabulary: padded blocks
+        prompt, token = random_ids(2, 5), torch.tensor([[5], [7]])
+
+        def stored_weight_logits():
+            hidden = model.model(torch.cat([prompt, token], dim=1)).last_hidden_state[:, -1:]
+            return torch.nn.functional.linear(hidden, model.lm_head.weight)
+
+        with torch.no_grad():
+            cache = cache_of(model(prompt, use_cache=True))
+            torch.testing.assert_close(model(token, cache=cache, use_cache=True).logits, stored_weight_logits())
+            assert model.lm_head.__dict__["_transposed_weights"]["weight"][2].dim() == (2 if threads == 1 else 3)
+            model.model.embed_tokens.weight.mul_(2.0)  # the tied head changes with the embedding: the copy follows
+            cache = cache_of(model(prompt, use_cache=True))
+            torch.testing.assert_close(model(token, cache=cache, use_cache=True).logits, stored_weight_logits())
+    finally:
+        torch.set_num_threads(previous_threads)
