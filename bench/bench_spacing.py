@@ -9,7 +9,7 @@ as it allows (kiwipiepy: one worker thread, `num_workers=1`, fed the whole list)
 
     python bench/bench_spacing.py --data_dir ../shared/data/reviews_lm --tagger runs/spacing/tagger-bigru128-long \
         [--seq2seq runs/spacing/seq2seq-general-if ...] [--seq2seq_max_texts 1000] [--unconstrained] \
-        [--beam_models runs/spacing/seq2seq-general-if] [--output bench/results/spacing.json] \
+        [--beam_models runs/spacing/seq2seq-general-if] [--int8] [--output bench/results/spacing.json] \
         [--heatmap docs/figures/spacing_attention.png --heatmap_model runs/spacing/seq2seq-general-if]
 """
 
@@ -53,8 +53,8 @@ def kiwi_restore():
     return restore
 
 
-def model_restore(folder, **options):
-    model = load_spacing_model(folder)
+def model_restore(folder, int8=False, **options):
+    model = load_spacing_model(folder, int8=int8)  # quantised once, before the clock starts
     restore_spacing(["워밍업문장입니다"], model=model, **options)
     return lambda texts: restore_spacing(texts, model=model, **options)
 
@@ -84,6 +84,7 @@ def main():
     parser.add_argument("--beam_width", type=int, default=4)
     parser.add_argument("--unconstrained", action="store_true", help="also run seq2seq models without constraints")
     parser.add_argument("--no_kiwi", action="store_true", help="leave kiwipiepy out")
+    parser.add_argument("--int8", action="store_true", help="also run every model quantised to dynamic int8")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--output", help="write the figures to this JSON file (refused if it exists)")
     parser.add_argument("--heatmap", help="draw the attention of --heatmap_model on a few test reviews to this PNG")
@@ -108,9 +109,12 @@ def main():
     rows = []
     if not args.no_kiwi:
         rows.append(measure("kiwipiepy Kiwi.space", kiwi_restore(), sources, targets))
+    precisions = [False, True] if args.int8 else [False]
     for folder in args.tagger:
-        restore = model_restore(folder, batch_size=args.batch_size)
-        rows.append(measure(f"tagger {os.path.basename(os.path.normpath(folder))}", restore, sources, targets))
+        for int8 in precisions:
+            restore = model_restore(folder, int8=int8, batch_size=args.batch_size)
+            name = f"tagger {os.path.basename(os.path.normpath(folder))}{', int8' if int8 else ''}"
+            rows.append(measure(name, restore, sources, targets))
     seq2seq_count = args.seq2seq_max_texts or len(sources)
     if args.seq2seq and seq2seq_count < len(sources):
         subset_sources, subset_targets = sources[:seq2seq_count], targets[:seq2seq_count]
@@ -128,9 +132,11 @@ def main():
     for folder, beams in runs:
         name = os.path.basename(os.path.normpath(folder))
         for constrained in [True, False] if args.unconstrained else [True]:
-            restore = model_restore(folder, batch_size=args.batch_size, num_beams=beams, constrained=constrained)
-            label = f"seq2seq {name}, beam {beams}, {'constrained' if constrained else 'unconstrained'}"
-            rows.append(measure(label, restore, subset_sources, subset_targets))
+            for int8 in precisions:
+                options = {"batch_size": args.batch_size, "num_beams": beams, "constrained": constrained}
+                restore = model_restore(folder, int8=int8, **options)
+                label = f"seq2seq {name}, beam {beams}, {'constrained' if constrained else 'unconstrained'}"
+                rows.append(measure(label + (", int8" if int8 else ""), restore, subset_sources, subset_targets))
 
     print(markdown_table(rows))
     if args.heatmap:

@@ -234,6 +234,23 @@ def test_seq2seq_generation_writes_each_sources_output(tmp_path, tokenizer):
         assert row["generated_text"] == tokenizer.decode(output[0], skip_special_tokens=True)
 
 
+def test_int8_seq2seq_generation_is_the_quantised_models_own(tmp_path, tokenizer):
+    import copy
+
+    from hf_seq.quantization import quantize_dynamic_int8
+
+    folder, model = save_model(tmp_path / "seq2seq", tokenizer, "seq2seq_rnn", "text2text-generation")
+    quantized = quantize_dynamic_int8(copy.deepcopy(model))
+    texts = [text for text in TEXTS if text]
+    # Batches of one: dynamic int8 scales activations per batch.
+    result = predict(folder, write_lines(tmp_path / "texts.txt", texts), int8=True, max_new_tokens=5, batch_size=1)
+    for text, row in zip(texts, result.rows):
+        input_ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            output = quantized.generate(input_ids=input_ids, max_new_tokens=5, do_sample=False)
+        assert row["generated_text"] == tokenizer.decode(output[0], skip_special_tokens=True)
+
+
 def test_length_sorted_batches_put_the_longest_first_and_cover_every_index():
     batches = length_sorted_batches([3, 9, 1, 5, 7], batch_size=2)
     assert batches == [[1, 4], [3, 0], [2]]

@@ -67,3 +67,38 @@ def test_quantised_model_refuses_what_needs_fp32_layers(tmp_path):
         quantized(torch.randint(4, VOCAB, (1, 4)), output_hidden_states=True)
     with pytest.raises(NotImplementedError, match="save the fp32 model"):
         quantized.save_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_quantised_seq2seq_decodes_step_by_step_with_its_int8_layers(cell):
+    """Input feeding runs the decoder one position at a time: the int8 layers step as modules."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    torch.manual_seed(0)
+    config = hf_seq.Seq2SeqRNNConfig(
+        vocab_size=VOCAB,
+        cell=cell,
+        embedding_size=16,
+        hidden_size=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        input_feeding=True,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
+    model = AutoModelForSeq2SeqLM.from_config(config).eval()
+    quantized = quantize_dynamic_int8(copy.deepcopy(model))
+    assert not isinstance(quantized.model.decoder.rnn, nn.RNNBase)
+    source = torch.randint(4, VOCAB, (2, 7), generator=torch.Generator().manual_seed(1))
+    target = torch.randint(4, VOCAB, (2, 5), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = model(input_ids=source, decoder_input_ids=target).logits
+        actual = quantized(input_ids=source, decoder_input_ids=target).logits
+    assert 0 < relative_error(actual, expected) < 0.05
+    settings = {"max_new_tokens": 6, "min_new_tokens": 6, "do_sample": False}
+    for num_beams in (1, 2):
+        assert quantized.generate(source, num_beams=num_beams, **settings).shape == (2, 7)
+    with pytest.raises(ValueError, match="fp32"):
+        quantized(input_ids=source, decoder_input_ids=target, output_hidden_states=True)

@@ -37,12 +37,13 @@ def test_targets_spell_spaces_as_the_space_token_and_end_with_eos():
     ]
 
 
+@pytest.mark.parametrize("int8", [False, True])
 @pytest.mark.parametrize("num_beams", [1, 2])
-def test_constrained_seq2seq_never_changes_the_characters(tiny_seq2seq, num_beams):
+def test_constrained_seq2seq_never_changes_the_characters(tiny_seq2seq, num_beams, int8):
     rng = random.Random(0)
     alphabet = "가나다라마바사영화좋다봙😀 "
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 15))) for _ in range(30)]
-    restored = restore_spacing(texts, model=tiny_seq2seq, batch_size=8, num_beams=num_beams)
+    restored = restore_spacing(texts, model=tiny_seq2seq, batch_size=8, num_beams=num_beams, int8=int8)
     for text, output in zip(texts, restored):
         assert remove_spaces(output) == remove_spaces(text)
 

@@ -18,6 +18,13 @@ def test_space_writes_one_line_per_input_line(tiny_tagger, tmp_path):
     assert [remove_spaces(line) for line in written[:-1]] == [remove_spaces(line) for line in lines]
 
 
+def test_space_int8_restores_the_learned_spaces(tiny_tagger, tmp_path):
+    input_path, output_path = tmp_path / "in.txt", tmp_path / "out.txt"
+    input_path.write_text("".join(remove_spaces(text) + "\n" for text in SPACED_TEXTS), encoding="utf-8")
+    space(["--model", str(tiny_tagger), "--input", str(input_path), "--output", str(output_path), "--int8"])
+    assert output_path.read_text(encoding="utf-8").splitlines() == SPACED_TEXTS
+
+
 def test_space_reads_stdin_and_writes_stdout(tiny_tagger, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("이영화정말재밌어요\r\n".encode())))
     space(["--model", str(tiny_tagger)])

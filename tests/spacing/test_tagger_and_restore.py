@@ -58,6 +58,19 @@ def test_restore_spacing_keeps_the_order_and_takes_a_single_string(tiny_tagger):
     assert batched == [restore_spacing(text, model=model) for text in texts]
 
 
+def test_int8_restores_the_learned_spaces_and_leaves_a_loaded_model_as_it_was(tiny_tagger):
+    from torch import nn
+
+    model = load_spacing_model(tiny_tagger)
+    quantized = load_spacing_model(model, int8=True)
+    assert type(model.model.model.rnn) is nn.GRU  # the caller's model: not quantised under it
+    assert not isinstance(quantized.model.model.rnn, nn.RNNBase) and quantized.tokenizer is model.tokenizer
+    assert not isinstance(load_spacing_model(tiny_tagger, int8=True).model.model.rnn, nn.RNNBase)
+    texts = [remove_spaces(text) for text in SPACED_TEXTS]
+    assert restore_spacing(texts, model=quantized) == restore_spacing(texts, model=model) == SPACED_TEXTS
+    assert restore_spacing(texts, model=model, int8=True) == SPACED_TEXTS
+
+
 def test_restore_spacing_names_bad_inputs(tiny_tagger, tmp_path):
     with pytest.raises(FileNotFoundError, match="model folder not found"):
         restore_spacing(["가나"], model=tmp_path / "missing")

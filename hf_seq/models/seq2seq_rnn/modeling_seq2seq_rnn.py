@@ -268,6 +268,11 @@ class Seq2SeqRNNEncoder(nn.Module):
             )
 
         output_hidden_states = bool(kwargs.get("output_hidden_states"))
+        if output_hidden_states and not isinstance(self.rnn, nn.RNNBase):
+            raise ValueError(
+                "`output_hidden_states` runs the encoder one layer at a time on its fp32 weights; this model's are "
+                f"{type(self.rnn).__name__} (quantised): use the fp32 model for them."
+            )
         if output_hidden_states:
             layer_outputs, final_state = self._run_layer_by_layer(hidden_states, attention_mask)
             outputs = layer_outputs[-1]
@@ -575,6 +580,9 @@ class Seq2SeqRNNDecoder(nn.Module):
         h_t = cell(x_t, h_{t-1}) per layer. Returns every layer's h_t (bottom first) and the new state."""
         rnn, config = self.rnn, self.config
         is_lstm = config.cell == "lstm"
+        if not isinstance(rnn, nn.RNNBase):  # int8 layers (`hf_seq.quantization`) step as the module itself
+            _, new_state = rnn(inputs.unsqueeze(1), state)
+            return list((new_state[0] if is_lstm else new_state).unbind(0)), new_state
         hidden_in, cell_in = state if is_lstm else (state, None)
         layer_input, new_hidden, new_cell = inputs, [], []
         for layer in range(config.decoder_layers):
