@@ -141,6 +141,9 @@ def export_model(model, task, onnx_path, opset=17, with_cache=True):
             dynamic_axes=module.dynamic_axes(),
             opset_version=opset,
             dynamo=False,
+            # Folding would store a transposed copy of a tied output layer beside the embedding it shares;
+            # onnxruntime folds such constants itself when it loads the graph, in memory.
+            do_constant_folding=False,
         )
     return module.input_names, module.output_names
 

@@ -53,6 +53,25 @@ def test_onnxruntime_outputs_equal_pytorch_on_padded_batches(tmp_path, tokenizer
         assert _largest_difference(got, expected) < ATOL, padding_side
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_an_exported_language_model_stores_its_tied_output_layer_once(tmp_path, tokenizer, family):  # noqa: F811
+    """No constant folded from the tied output layer, nor the model's decode-time copy of it (made by a generate()
+    before the export), enters the graph: the embedding's weight serves both."""
+    import onnx
+
+    from hf_seq.onnx_export import export_model
+
+    folder, model = save_model(tmp_path / "model", tokenizer, family, "text-generation")
+    model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=2, do_sample=False)  # makes the decode-time copies
+    export_model(model, "text-generation", str(tmp_path / "model.onnx"))
+    vocabulary_sized = [
+        list(tensor.dims)
+        for tensor in onnx.load(str(tmp_path / "model.onnx")).graph.initializer
+        if len(tensor.dims) > 1 and model.config.vocab_size in tensor.dims
+    ]
+    assert vocabulary_sized == [list(model.lm_head.weight.shape)]
+
+
 @torch.no_grad()
 def _check_recurrent_language_model(model, session, input_ids, attention_mask, seed):
     """Logits and the new state, from a state carried over from a previous text (not zeros)."""
