@@ -9,14 +9,14 @@ run, interleaving the models so that load on the shared machine hits both alike,
   3. on a GPU only: bf16-autocast training tokens/s and the fraction of the chip's bf16 peak that the achieved
      model FLOP/s reach (6 N + 12 L h T FLOPs per token, as in the PaLM paper's MFU).
 
-On CPU, generation is also set against the machine's memory limit: a cached step at batch 1 reads every weight
-matrix once (and the cached keys and values), so it cannot take less than those bytes over the copy bandwidth
-(a 256 MB tensor copy, bytes read + written, timed with the same clock before and after the generation runs).
-
 and prints each figure and the ratio TransformerLM / GPT-2 (the median of the per-repeat ratios, and the ratio of
 the best runs). On CPU it runs one thread and times with the process CPU clock by default, so that other jobs on a
 shared machine (which deschedule us at random) do not decide the result. Speed does not depend on what the token ids
 say, so the batches are random ids: no data set is needed.
+
+On CPU, generation is also set against the machine's memory limit: a cached step at batch 1 reads every weight
+matrix once (and the cached keys and values), so it cannot take less than those bytes over the copy bandwidth
+(a 256 MB tensor copy, bytes read + written, timed with the same clock before and after the generation runs).
 
     python bench/bench_transformer.py                      # rotary and learned TransformerLM vs GPT-2, 1 thread
     python bench/bench_transformer.py --positions rotary --threads 2 --repeats 7
