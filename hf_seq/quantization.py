@@ -39,6 +39,11 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     The model is put in eval mode. Any hf_seq model (or other `nn.Module`) works; the recurrent families run the
     quantised layers on the same paths as the fp32 ones (a whole sequence, a padded batch, a cached decode step).
     """
+    device = next(model.parameters(), torch.empty(0)).device
+    if device.type != "cpu":
+        raise ValueError(
+            f"int8 quantisation runs on the CPU (fbgemm kernels); the model is on {device}: move it with .to('cpu')"
+        )
     if not set(torch.backends.quantized.supported_engines) & {"fbgemm", "x86", "qnnpack"}:
         raise RuntimeError(
             f"This torch build has no int8 CPU kernels (quantized engines: {torch.backends.quantized.supported_engines})"

@@ -61,6 +61,12 @@ def test_quantised_classifier_keeps_padding_invariance():
         torch.testing.assert_close(quantized(padded, attention_mask=mask).logits, quantized(inputs).logits)
 
 
+def test_quantisation_refuses_a_model_off_the_cpu():
+    model = AutoModelForCausalLM.from_config(make_config("lstm")).to("meta")
+    with pytest.raises(ValueError, match="runs on the CPU.*the model is on meta: move it with .to\\('cpu'\\)"):
+        quantize_dynamic_int8(model)
+
+
 def test_quantised_model_refuses_what_needs_fp32_layers(tmp_path):
     quantized = quantize_dynamic_int8(AutoModelForCausalLM.from_config(make_config("lstm")))
     with pytest.raises(ValueError, match="fp32"):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoModelForTokenClassification, LogitsProcessorList
 
+from ..quantization import quantize_dynamic_int8
 from ..training.common import load_tokenizer
 from .constrained import SpacingLogitsProcessor, characters_with_spaces
 from .data import normalize_spacing, remove_spaces, spaced_text
@@ -58,7 +59,7 @@ def load_spacing_model(
     a `SpacingModel` passed in is copied first, never changed.
     """
     if isinstance(model, SpacingModel):
-        return _quantized(model, copy.deepcopy(model.model)) if int8 else model
+        return replace(model, model=quantize_dynamic_int8(copy.deepcopy(model.model))) if int8 else model
     folder = os.fspath(model)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"model folder not found: {folder} (give a folder saved by the spacing trainers)")
@@ -74,19 +75,10 @@ def load_spacing_model(
     if not is_seq2seq and getattr(config, "num_labels", None) != 2:
         raise ValueError(f"{folder} is not a spacing tagger: it has {config.num_labels} labels, a tagger has 2")
     network = auto_class.from_pretrained(folder, trust_remote_code=trust_remote_code).eval()
+    if int8:
+        network = quantize_dynamic_int8(network)
     tokenizer = load_tokenizer(folder, trust_remote_code=trust_remote_code)
-    loaded = SpacingModel(model=network, tokenizer=tokenizer, is_seq2seq=is_seq2seq)
-    return _quantized(loaded, network) if int8 else loaded
-
-
-def _quantized(spacing_model: SpacingModel, network: torch.nn.Module) -> SpacingModel:
-    """`spacing_model` with `network` (its own, or a copy of it) quantised to dynamic int8 in place."""
-    from ..quantization import quantize_dynamic_int8
-
-    device = next(network.parameters()).device
-    if device.type != "cpu":
-        raise ValueError(f"int8 spacing runs on the CPU (fbgemm kernels); the model is on {device}: move it first")
-    return replace(spacing_model, model=quantize_dynamic_int8(network))
+    return SpacingModel(model=network, tokenizer=tokenizer, is_seq2seq=is_seq2seq)
 
 
 def restore_spacing(

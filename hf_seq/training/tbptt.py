@@ -228,7 +228,6 @@ def train_tbptt(
     train_runtime = time.time() - start_time
 
     metrics = _training_metrics(state, train_runtime, eval_seconds, tokens_this_run, accelerator, steps_per_epoch)
-    metrics["total_train_runtime"] = round(state.elapsed_seconds(), 2)
     if eval_token_ids is not None:
         if state.step_in_epoch:  # the run stopped mid-epoch: measure the final model
             epoch_metrics = _evaluate_and_log(model, eval_token_ids, accelerator, args, bptt, state, progress)
@@ -372,7 +371,8 @@ def _training_metrics(state, train_runtime, eval_seconds, tokens_this_run, accel
     training_seconds = max(train_runtime - eval_seconds, 1e-9)  # epoch-end evaluations excluded
     return {
         "train_loss": state.train_loss_sum / max(state.train_loss_count, 1),
-        "train_runtime": round(train_runtime, 2),
+        "train_runtime": round(train_runtime, 2),  # this sitting
+        "total_train_runtime": round(state.elapsed_seconds(), 2),  # every sitting of a resumed run
         # Tokens read by all processes per second of training.
         "train_tokens_per_second": tokens_this_run * accelerator.num_processes / training_seconds,
         "global_step": state.global_step,
