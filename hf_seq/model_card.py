@@ -249,6 +249,9 @@ def read_run_data(model_dir: str | os.PathLike) -> RunData:
     task, auto_class, description = TASKS[suffix]
 
     size = {key: config[key] for key in SIZE_KEYS if config.get(key) is not None}
+    if config.get("ngram_orders"):  # shown only when used: most models have none
+        size["ngram_orders"] = ", ".join(str(order) for order in config["ngram_orders"])
+        size["ngram_buckets"] = config.get("ngram_buckets")
     if task in ("text-classification", "token-classification"):
         if config.get("pooling") and task == "text-classification":
             size["pooling"] = config["pooling"]
@@ -287,7 +290,7 @@ def read_run_data(model_dir: str | os.PathLike) -> RunData:
     if run_info.get("training_loop"):
         compute["Training loop"] = run_info["training_loop"]
     if run_info.get("wall_time_seconds") is not None:
-        compute["Wall time"] = f"{run_info['wall_time_seconds']} s"
+        compute["Wall time"] = f"{round(float(run_info['wall_time_seconds']), 2)} s"
     hardware = run_info.get("hardware") or {}
     if hardware:
         compute["Hardware"] = ", ".join(f"{key} {value}" for key, value in hardware.items())

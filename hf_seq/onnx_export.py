@@ -43,6 +43,7 @@ from transformers import (
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from .models.recurrent.cache_recurrent import RecurrentCache, cache_keyword, cache_of
+from .models.recurrent.modeling_recurrent import embedded_inputs
 from .training.common import RECURRENT_MODEL_TYPES, load_saved_model, load_tokenizer, read_model_config
 
 
@@ -215,10 +216,11 @@ class ExportableRecurrentModel(nn.Module):
         super().__init__()
         self.config = model.config
         self.embed_tokens = model.embed_tokens
+        self.ngram_embeddings = model.ngram_embeddings
         self.rnn = model.rnn
 
     def forward(self, input_ids=None, attention_mask=None, cache=None, inputs_embeds=None, use_cache=None, **kwargs):
-        hidden_states = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+        hidden_states = embedded_inputs(self, input_ids, attention_mask, inputs_embeds)
         if attention_mask is None:
             attention_mask = torch.ones(hidden_states.shape[:2], dtype=torch.long, device=hidden_states.device)
         attention_mask = attention_mask[:, -hidden_states.shape[1] :]

@@ -163,6 +163,22 @@ def test_a_backward_model_says_so(classifier_dir):
     assert "| `reading_direction` | backward |" in card.text
 
 
+def test_the_wall_time_is_given_to_the_hundredth_of_a_second(classifier_dir):
+    run_info = json.loads((classifier_dir / "run_info.json").read_text())
+    run_info["wall_time_seconds"] = 3203.4536740490003  # as time.perf_counter() differences come
+    (classifier_dir / "run_info.json").write_text(json.dumps(run_info))
+    assert "- **Wall time:** 3203.45 s" in render_model_card(read_run_data(classifier_dir), "alice/nsmc-gru").text
+
+
+def test_ngram_features_are_listed_only_when_the_model_has_them(classifier_dir):
+    assert "ngram" not in render_model_card(read_run_data(classifier_dir), "alice/nsmc-gru").text
+    config = json.loads((classifier_dir / "config.json").read_text())
+    config.update(ngram_orders=[2, 3], ngram_buckets=4096)
+    (classifier_dir / "config.json").write_text(json.dumps(config))
+    card = render_model_card(read_run_data(classifier_dir), "alice/nsmc-gru")
+    assert "| `ngram_orders` | 2, 3 |" in card.text and "| `ngram_buckets` | 4096 |" in card.text
+
+
 def test_an_ensemble_card_names_its_members_and_their_own_figures():
     members = [
         {

@@ -95,6 +95,7 @@ def _check_recurrent_language_model(model, session, input_ids, attention_mask, s
         ("lstm", "text-classification", {"bidirectional": True, "pooling": "concat"}),
         ("gru", "text-classification", {"reading_direction": "backward", "pooling": "max"}),
         ("lstm", "token-classification", {"bidirectional": True}),
+        ("gru", "token-classification", {"bidirectional": True, "ngram_orders": [2, 3], "ngram_buckets": 101}),
         ("transformer", "text-classification", {"pooling": "cls", "position_embedding_type": "learned"}),
         ("transformer", "text-classification", {"pooling": "cls", "bidirectional": True}),
         ("transformer", "token-classification", {"bidirectional": True}),

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 import hf_seq
 from hf_seq.quantization import quantize_dynamic_int8
@@ -59,6 +59,21 @@ def test_quantised_classifier_keeps_padding_invariance():
     mask = torch.cat([torch.ones(1, 7), torch.zeros(1, 3)], dim=1).long()
     with torch.no_grad():
         torch.testing.assert_close(quantized(padded, attention_mask=mask).logits, quantized(inputs).logits)
+
+
+def test_quantised_tagger_with_ngram_features_keeps_them_in_fp32_and_stays_close():
+    torch.manual_seed(0)
+    config = make_config("gru", num_labels=2, bidirectional=True, ngram_orders=[2, 3], ngram_buckets=97)
+    model = AutoModelForTokenClassification.from_config(config).eval()
+    quantized = quantize_dynamic_int8(model)
+    assert torch.equal(quantized.model.ngram_embeddings.weight, model.model.ngram_embeddings.weight)
+    inputs = torch.randint(4, VOCAB, (1, 9), generator=torch.Generator().manual_seed(3))
+    padded = torch.cat([inputs, torch.zeros(1, 3, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(1, 9), torch.zeros(1, 3)], dim=1).long()
+    with torch.no_grad():
+        alone = quantized(inputs).logits
+        torch.testing.assert_close(quantized(padded, attention_mask=mask).logits[:, :9], alone)
+        assert relative_error(alone, model(inputs).logits) < 0.05
 
 
 def test_quantisation_refuses_a_model_off_the_cpu():

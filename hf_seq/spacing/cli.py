@@ -117,6 +117,11 @@ class TrainSpacingArguments:
     embedding_size: int = 64
     hidden_size: int = 128
     num_hidden_layers: int = 2
+    ngram_orders: list[int] = field(
+        default_factory=list,
+        metadata={"help": "tagger: add hashed embeddings of the character n-grams of these orders around each gap"},
+    )
+    ngram_buckets: int = field(default=2**17, metadata={"help": "tagger: rows of the n-gram embedding table"})
     vocab_size: int = field(default=3000, metadata={"help": "character tokenizer size (260 ids are reserved)"})
     num_train_epochs: float = 1.0
     max_steps: int = -1
@@ -185,6 +190,8 @@ def train_spacing(argv):
                     "embedding_size": args.embedding_size,
                     "hidden_size": args.hidden_size,
                     "num_hidden_layers": args.num_hidden_layers,
+                    "ngram_orders": args.ngram_orders,
+                    "ngram_buckets": args.ngram_buckets,
                 },
                 vocab_size=args.vocab_size,
                 num_train_epochs=args.num_train_epochs,

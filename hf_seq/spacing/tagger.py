@@ -1,7 +1,9 @@
 """The character-level spacing tagger: for every character of a text without spaces, is a space after it?
 
 The tagger is hf-seq's bidirectional `GRUForTokenClassification` (or `LSTMForTokenClassification`) over the
-characters, the approach of PyKoSpacing (Conv + BiGRU) without the convolution. Its vocabulary is a character
+characters, the approach of PyKoSpacing (Conv + BiGRU) without the convolution; with `ngram_orders` in its config
+(`config_overrides={"ngram_orders": [2, 3]}`) each character's input also holds hashed embeddings of the character
+n-grams across the gap after it, the character-bigram features of word segmenters. Its vocabulary is a character
 tokenizer from `tokenizer_training` (algorithm "char"), saved with the model so `AutoTokenizer` loads it; every
 character is looked up in that vocabulary on its own (one id per character, `<unk>` for a character it lacks), so
 labels and predictions line up with the characters exactly.
@@ -221,7 +223,10 @@ def train_spacing_tagger(
         base_model=base_model,
         hyperparameters={
             "cell": config.rnn_type.lower(),
-            "config": {key: getattr(config, key) for key in ("embedding_size", "hidden_size", "num_hidden_layers")},
+            "config": {
+                key: getattr(config, key)
+                for key in ("embedding_size", "hidden_size", "num_hidden_layers", "ngram_orders", "ngram_buckets")
+            },
             "num_train_epochs": num_train_epochs,
             "max_steps": max_steps,
             "batch_size": batch_size,

@@ -1,4 +1,5 @@
 import io
+import json
 import sys
 
 import pytest
@@ -61,7 +62,15 @@ def test_train_spacing_trains_a_tagger_then_a_seq2seq_model_on_its_tokenizer(tmp
     train_file.write_text("\n".join(SPACED_TEXTS) + "\n", encoding="utf-8")
     small = ["--embedding_size", "8", "--hidden_size", "8", "--max_steps", "2", "--batch_size", "4"]
     tagger_dir, seq2seq_dir = tmp_path / "tagger", tmp_path / "seq2seq"
-    train_spacing(["--train_file", str(train_file), "--output_dir", str(tagger_dir), "--vocab_size", "300", *small])
+    ngrams = ["--ngram_orders", "2", "3", "--ngram_buckets", "64"]
+    train_spacing(
+        ["--train_file", str(train_file), "--output_dir", str(tagger_dir), "--vocab_size", "300", *ngrams, *small]
+    )
+    tagger_config = json.loads((tagger_dir / "config.json").read_text())
+    assert (tagger_config["ngram_orders"], tagger_config["ngram_buckets"]) == ([2, 3], 64)
+    space(["--model", str(tagger_dir), "--input", str(train_file), "--output", str(tmp_path / "tagged.txt")])
+    tagged = (tmp_path / "tagged.txt").read_text(encoding="utf-8").splitlines()
+    assert [remove_spaces(line) for line in tagged] == [remove_spaces(text) for text in SPACED_TEXTS]
     train_spacing(
         [
             "--train_file",

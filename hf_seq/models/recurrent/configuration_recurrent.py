@@ -18,12 +18,28 @@ POOLINGS = ("last", "mean", "max", "concat")
 NONLINEARITIES = ("tanh", "relu")
 READING_DIRECTIONS = ("forward", "backward")
 RECURRENT_MODEL_TYPES = ("hf_seq_rnn", "hf_seq_lstm", "hf_seq_gru")
+MAX_NGRAM_ORDER = 5
+MAX_NGRAM_BUCKETS = 2**24  # keeps the n-gram hash's products inside int64 (see modeling_recurrent._boundary_ngram_ids)
 
 
 @as_validated_field
 def positive_int(value: int):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"must be a positive integer, got {value!r}")
+
+
+@as_validated_field
+def ngram_orders(value: list):
+    if not isinstance(value, (list, tuple)) or any(
+        isinstance(order, bool) or not isinstance(order, int) or not 2 <= order <= MAX_NGRAM_ORDER for order in value
+    ):
+        raise ValueError(f"must be a list of n-gram orders from 2 to {MAX_NGRAM_ORDER}, got {value!r}")
+
+
+@as_validated_field
+def ngram_buckets(value: int):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NGRAM_BUCKETS:
+        raise ValueError(f"must be an integer from 1 to {MAX_NGRAM_BUCKETS}, got {value!r}")
 
 
 @as_validated_field
@@ -76,6 +92,11 @@ class RecurrentConfig(PretrainedConfig):
         pooling (`str`, defaults to `"last"`): how a sequence-classification head summarises the sequence: the last
             real token (`"last"`; bidirectional models join the ends of both directions), `"mean"` or `"max"` over
             the real tokens, or all three side by side (`"concat"`, ULMFiT's concat pooling: last, max, mean).
+        ngram_orders (`list[int]`, defaults to `[]`): add to each token's embedding hashed embeddings of the n-grams
+            of these orders that cross the boundary after it (order 2: tokens t, t+1; order 3: t-1..t+1 and t..t+2):
+            cheap extra capacity for a tagger of what follows a token (e.g. a space), as the character-bigram
+            features of word segmenters. Reads ahead, so encoder heads only; needs `input_ids`.
+        ngram_buckets (`int`, defaults to 131072): rows of the n-gram embedding table (n-grams hash into them).
         pad_token_id, bos_token_id, eos_token_id (`int`, optional): special token ids, as in the tokenizer.
         use_cache (`bool`, defaults to `True`): return the recurrent state as the cache (`outputs.cache`).
     """
@@ -97,6 +118,8 @@ class RecurrentConfig(PretrainedConfig):
     initializer: str = one_of(INITIALIZERS)(default="uniform")
     initializer_range: float | int = positive_number(default=0.1)
     pooling: str = one_of(POOLINGS)(default="last")
+    ngram_orders: list[int] = ngram_orders(default_factory=list)
+    ngram_buckets: int = ngram_buckets(default=2**17)
     pad_token_id: int | None = 0
     bos_token_id: int | None = 2
     eos_token_id: int | list[int] | None = 3

@@ -288,12 +288,60 @@ CELL_FUNCTIONS = {
 }
 
 
+# The n-gram hash: h = (h * NGRAM_HASH_MULTIPLIER + token) mod buckets, token by token, from the order itself (so the
+# orders hash apart). With buckets <= 2**24 and token ids < 2**38, no product leaves int64.
+NGRAM_HASH_MULTIPLIER = 1_000_003
+
+
+def _boundary_ngram_ids(input_ids, attention_mask, orders, buckets: int, filler: int) -> torch.Tensor:
+    """For every position t, the hash bucket of each n-gram (n in `orders`) holding both token t and token t+1:
+    the n-1 windows [t-n+2, t+1] ... [t, t+n-1] per order. Shaped (batch, sequence_length, windows).
+
+    Positions before the first token, after the last and under the mask's zeros read as `filler`, so a padded row
+    hashes as the same row alone, wherever its padding is.
+    """
+    if attention_mask is not None:
+        input_ids = input_ids.masked_fill(attention_mask == 0, filler)
+    reach = max(orders) - 1
+    length = input_ids.shape[1]
+    padded = nn.functional.pad(input_ids, (reach, reach), value=filler)  # token t at index t + reach
+    windows = []
+    for order in orders:
+        for start in range(2 - order, 1):
+            bucket = torch.full_like(input_ids, order)
+            for offset in range(start, start + order):
+                token = padded[:, reach + offset : reach + offset + length]
+                bucket = (bucket * NGRAM_HASH_MULTIPLIER + token) % buckets
+            windows.append(bucket)
+    return torch.stack(windows, dim=2)
+
+
+def embedded_inputs(model: "RecurrentModel", input_ids, attention_mask, inputs_embeds) -> torch.Tensor:
+    """The first layer's inputs before dropout: the token embeddings, plus at each position the sum of the
+    embeddings of the n-grams crossing the boundary after its token when the config has `ngram_orders`."""
+    if model.ngram_embeddings is None:
+        return model.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+    if inputs_embeds is not None:
+        raise ValueError(
+            "This model adds n-gram features computed from `input_ids` (`config.ngram_orders`): pass `input_ids`, "
+            "not `inputs_embeds`."
+        )
+    config = model.config
+    ngram_ids = _boundary_ngram_ids(
+        input_ids, attention_mask, config.ngram_orders, config.ngram_buckets, config.pad_token_id or 0
+    )
+    return model.embed_tokens(input_ids) + model.ngram_embeddings(ngram_ids).sum(dim=2)
+
+
 class RecurrentModel(RecurrentPreTrainedModel):
     """Embeddings, then a stack of recurrent layers. Returns the last layer's outputs and the final state."""
 
     def __init__(self, config: RecurrentConfig):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
+        self.ngram_embeddings = (
+            nn.Embedding(config.ngram_buckets, config.embedding_size) if config.ngram_orders else None
+        )
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.rnn = getattr(nn, config.rnn_type)(**self._rnn_arguments(config, config.num_hidden_layers))
         self.output_dropout = nn.Dropout(config.output_dropout)
@@ -348,10 +396,14 @@ class RecurrentModel(RecurrentPreTrainedModel):
             if past_length > 0:
                 raise ValueError("A bidirectional model reads the whole sequence at once: it cannot continue a state.")
             use_cache = False
+        if self.ngram_embeddings is not None:  # the last token's n-grams read past the end: a state would not continue
+            if past_length > 0:
+                raise ValueError(
+                    "A model with `ngram_orders` reads the whole sequence at once: it cannot continue a state."
+                )
+            use_cache = False
 
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)
-        hidden_states = self.embedding_dropout(inputs_embeds)
+        hidden_states = self.embedding_dropout(embedded_inputs(self, input_ids, attention_mask, inputs_embeds))
         batch_size, sequence_length = hidden_states.shape[:2]
         if attention_mask is not None:
             attention_mask = attention_mask[:, -sequence_length:]  # the cached positions are in the state already
@@ -547,6 +599,11 @@ class RecurrentForCausalLM(RecurrentPreTrainedModel, GenerationMixin):
             raise ValueError(
                 f"{type(self).__name__} is a causal language model: `bidirectional=True` would let it see the tokens "
                 "it must predict. Use a classification head for a bidirectional encoder."
+            )
+        if config.ngram_orders:
+            raise ValueError(
+                f"{type(self).__name__} is a causal language model: `ngram_orders` hashes the tokens after each one, "
+                "which it must predict. Leave `ngram_orders` empty, or use a classification head."
             )
         super().__init__(config)
         self.model = RecurrentModel(config)

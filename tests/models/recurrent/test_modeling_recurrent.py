@@ -16,6 +16,7 @@ from transformers import (
 import hf_seq
 from hf_seq import RecurrentCache
 from hf_seq.models.recurrent.cache_recurrent import CACHE_NAME
+from hf_seq.models.recurrent.modeling_recurrent import _boundary_ngram_ids
 from tests.support.remote_code import run_without_hf_seq
 
 
@@ -215,11 +216,14 @@ def test_concat_pooling_sets_last_max_and_mean_side_by_side(bidirectional):
     torch.testing.assert_close(logits, sum(logits_by_part) + concat.classifier.bias, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("ngram_orders", [[], [2, 3]], ids=["tokens", "ngrams"])
 @pytest.mark.parametrize("side", ["left", "right"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("cell", CELLS)
-def test_token_classification_is_padding_invariant(cell, bidirectional, side):
-    model = make_model(AutoModelForTokenClassification, cell, num_labels=4, bidirectional=bidirectional)
+def test_token_classification_is_padding_invariant(cell, bidirectional, side, ngram_orders):
+    model = make_model(
+        AutoModelForTokenClassification, cell, num_labels=4, bidirectional=bidirectional, ngram_orders=ngram_orders
+    )
     ids, mask = pad_batch(SEQUENCES, side)
     with torch.no_grad():
         batched = model(ids, attention_mask=mask).logits
@@ -229,6 +233,40 @@ def test_token_classification_is_padding_invariant(cell, bidirectional, side):
             alone = model(torch.tensor([sequence])).logits[0]
             torch.testing.assert_close(batched[row, real_positions(mask, row)], alone, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(noisy, batched, atol=1e-6, rtol=1e-6)
+
+
+def test_ngram_ids_at_a_position_are_the_windows_around_the_boundary_after_it():
+    orders, buckets = [2, 3], 97
+    ids = torch.tensor([[5, 9, 13, 7, 21, 8]])
+    windows = _boundary_ngram_ids(ids, None, orders, buckets, filler=PAD)  # (1, 6, 3): [t, t+1], [t-1..t+1], [t..t+2]
+    assert windows.shape == (1, 6, 3)
+    # The same tokens hash alike wherever they are: a bigram at t is the bigram at 0 of the sequence starting at t.
+    for position in range(5):
+        alone = _boundary_ngram_ids(ids[:, position : position + 2], None, orders, buckets, filler=PAD)
+        assert windows[0, position, 0] == alone[0, 0, 0]
+    assert torch.equal(windows[0, 1:, 1], windows[0, :-1, 2])  # [t-1..t+1] at t is [t..t+2] at t-1
+    # Changing token 3 changes every window holding it and no other.
+    changed = _boundary_ngram_ids(ids.index_fill(1, torch.tensor([3]), 40), None, orders, buckets, filler=PAD)
+    holding = torch.zeros_like(windows, dtype=torch.bool)
+    holding[0, 2, 0] = holding[0, 1, 2] = holding[0, 2, 1] = holding[0, 2, 2] = holding[0, 3, 1] = True
+    holding[0, 3, 0] = holding[0, 3, 2] = holding[0, 4, 1] = True
+    assert torch.equal(changed != windows, holding)
+    assert int(windows.min()) >= 0 and int(windows.max()) < buckets
+
+
+def test_ngram_features_add_to_the_token_embeddings_and_need_input_ids():
+    model = make_model(AutoModelForTokenClassification, "gru", num_labels=2, bidirectional=True, ngram_orders=[2])
+    plain = make_model(AutoModelForTokenClassification, "gru", num_labels=2, bidirectional=True)
+    plain.load_state_dict(model.state_dict(), strict=False)
+    ids = random_ids(2, 6)
+    with torch.no_grad():
+        assert not torch.allclose(model(ids).logits, plain(ids).logits)
+        model.model.ngram_embeddings.weight.zero_()
+        torch.testing.assert_close(model(ids).logits, plain(ids).logits)
+    with pytest.raises(ValueError, match="pass `input_ids`"):
+        model(inputs_embeds=model.get_input_embeddings()(ids))
+    with pytest.raises(ValueError, match="ngram_orders"):
+        make_model(AutoModelForCausalLM, "lstm", ngram_orders=[2])
 
 
 def forward_twin(model):
@@ -385,6 +423,26 @@ def test_remote_code_loads_without_hf_seq(tmp_path, cell):
     assert result["classifier"].endswith("ForSequenceClassification")
     torch.testing.assert_close(torch.tensor(result["logits"]), expected_logits, atol=1e-6, rtol=1e-6)
     assert result["generated"] == expected_generation.tolist()
+
+
+def test_a_tagger_with_ngram_features_loads_without_hf_seq(tmp_path):
+    tagger = make_model(AutoModelForTokenClassification, "gru", num_labels=2, bidirectional=True, ngram_orders=[2, 3])
+    tagger.save_pretrained(tmp_path / "tagger")
+    ids, mask = pad_batch(SEQUENCES, "right")
+    with torch.no_grad():
+        expected = tagger(ids, attention_mask=mask).logits
+    result = run_without_hf_seq(
+        f"""
+        import json, torch
+        from transformers import AutoModelForTokenClassification
+        model = AutoModelForTokenClassification.from_pretrained("tagger", trust_remote_code=True).eval()
+        with torch.no_grad():
+            logits = model(torch.tensor({ids.tolist()}), attention_mask=torch.tensor({mask.tolist()})).logits
+        print(json.dumps({{"logits": logits.tolist()}}))
+        """,
+        workdir=tmp_path,
+    )
+    torch.testing.assert_close(torch.tensor(result["logits"]), expected, atol=1e-6, rtol=1e-6)
 
 
 def test_bad_inputs_raise_clear_errors():
