@@ -7,7 +7,9 @@ streaming those weights from memory. For LSTM and GRU (2 layers of 512, vocabula
   - the raw step loop (`model(token, cache=...)` then argmax), and `generate()` on the same weights;
   - the reference: the same arithmetic written out here on the stored (out, in) weights (`F.linear`, the cell
     functions), as hf_seq ran its decode steps before; its tokens must equal the model's;
-  - `hf_seq.quantization.quantize_dynamic_int8` of the model: its step loop and generate.
+  - `hf_seq.quantization.quantize_dynamic_int8` of the model: its step loop and generate;
+  - on several threads, the step with each recurrent layer's products on one thread (as before they were read in
+    column blocks, a block per thread), to show what the split gains in the same run.
 Claims: fp32 step >= 0.7x the limit; generate <= 1.10x the raw loop; the same tokens as the reference;
 int8 decode >= 4x faster than the reference. Times are medians of interleaved repeats, the machines being noisy;
 each ratio (step / limit, generate / raw) is the median of the repeats' own ratios: the copy bandwidth is measured
@@ -25,6 +27,7 @@ and reviews/s of `hf-seq predict` in fp32 and with `--int8`, each classifier alo
 """
 
 import argparse
+import contextlib
 import copy
 import math
 import statistics
@@ -36,7 +39,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hf_seq
 from hf_seq.data import corpus_token_ids, load_text_files, tokenize_corpus
-from hf_seq.models.recurrent import cache_of
+from hf_seq.models.recurrent import cache_of, modeling_recurrent
 from hf_seq.quantization import quantize_dynamic_int8
 
 
@@ -60,6 +63,17 @@ def copy_bandwidth(megabytes=256, repeats=5):
 def paired_median(first, second, ratio):
     """The median over repeats of `ratio(first[i], second[i])`: each repeat's own figures, measured side by side."""
     return statistics.median(ratio(a, b) for a, b in zip(first, second, strict=True))
+
+
+@contextlib.contextmanager
+def layers_unsplit():
+    """Decode steps whose recurrent layers run each product on one thread (`torch.lstm_cell`, ...), as before."""
+    split = modeling_recurrent._layer_product_parts
+    modeling_recurrent._layer_product_parts = lambda rnn, layer: 1
+    try:
+        yield
+    finally:
+        modeling_recurrent._layer_product_parts = split
 
 
 def timed(function):
@@ -180,7 +194,9 @@ def measure(name, model, args):
         raw_loop(candidate, prompt, 8)
         generate(candidate, prompt, 8, eos_token_id)
 
-    times = {key: [] for key in ("reference", "step", "raw", "generate", "int8 step", "int8 raw", "int8 generate")}
+    keys = ("reference", "step", "raw", "generate", "int8 step", "int8 raw", "int8 generate", "step, layers unsplit")
+    times = {key: [] for key in keys}
+    several_threads = torch.get_num_threads() > 1
     same = {"raw": True, "generate": True}
     int8_agreement, bandwidths = [], []
     for _ in range(args.repeats):  # interleaved, so drift in machine load hits every variant alike
@@ -200,7 +216,12 @@ def measure(name, model, args):
         times["int8 step"].append(step)
         _, total = generate(quantized, prompt, args.new_tokens, eos_token_id)
         times["int8 generate"].append(total)
-    median = {key: statistics.median(values) for key, values in times.items()}
+        if several_threads:
+            with layers_unsplit():
+                tokens, _, step = raw_loop(model, prompt, args.new_tokens)
+            same["raw"] &= torch.equal(tokens, reference_tokens)
+            times["step, layers unsplit"].append(step)
+    median = {key: statistics.median(values) for key, values in times.items() if values}
     generate_over_raw = paired_median(times["generate"], times["raw"], lambda generated, raw: generated / raw)
 
     bandwidth = statistics.median(bandwidths)
@@ -220,6 +241,12 @@ def measure(name, model, args):
         f"{name}: fp32 step {median['step'] * 1e3:.2f} ms (reference, F.linear on (out, in) weights: "
         f"{median['reference'] * 1e3:.2f} ms) -> {step_over_limit:.2f}x the bandwidth limit (goal >= 0.7)"
     )
+    if several_threads:
+        gain = paired_median(times["step, layers unsplit"], times["step"], lambda unsplit, split: unsplit / split)
+        print(
+            f"{name}: fp32 step with each layer's products on one thread: {median['step, layers unsplit'] * 1e3:.2f} ms "
+            f"-> the layers read in column blocks make the step {gain:.2f}x faster"
+        )
     print(
         f"{name}: per token: raw loop {per_token['raw'] * 1e3:.2f} ms, generate {per_token['generate'] * 1e3:.2f} ms "
         f"-> generate / raw {generate_over_raw:.3f} (goal <= 1.10); "

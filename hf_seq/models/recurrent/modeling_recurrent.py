@@ -242,9 +242,10 @@ def _decode_layout(weight: torch.Tensor, parts: int) -> torch.Tensor:
     return padded.view(parts, width, in_features).transpose(1, 2).contiguous()
 
 
-# A `_linear` weight of at least this many elements (4 MB in fp32: an output layer) is streamed by every thread at
-# once in a few-row product, a block of its columns each: MKL runs a one-row product on one thread, which reads
-# memory at about half the rate two threads reach on the 2-core machine of docs/benchmarks.md.
+# A `_linear` weight of at least this many elements (4 MB in fp32: an output layer), or a recurrent layer whose two
+# weights hold as many together, is streamed by every thread at once in a few-row product, a block of its columns
+# each: MKL runs a one-row product on one thread, which reads memory at about half the rate two threads reach on the
+# 2-core machine of docs/benchmarks.md.
 SPLIT_MIN_ELEMENTS = 2**20
 
 
@@ -331,6 +332,40 @@ def embedded_inputs(model: "RecurrentModel", input_ids, attention_mask, inputs_e
         input_ids, attention_mask, config.ngram_orders, config.ngram_buckets, config.pad_token_id or 0
     )
     return model.embed_tokens(input_ids) + model.ngram_embeddings(ngram_ids).sum(dim=2)
+
+
+def _layer_product_parts(rnn: nn.RNNBase, layer: int) -> int:
+    """As `_product_parts`, for the two products of a step of one recurrent layer taken together: on several
+    threads, a layer whose weights hold >= SPLIT_MIN_ELEMENTS (an LSTM or GRU of hidden size 512) reads them in column
+    blocks, a block per thread, where MKL would run each one-row product on one thread."""
+    threads = torch.get_num_threads()
+    size = getattr(rnn, f"weight_ih_l{layer}").numel() + getattr(rnn, f"weight_hh_l{layer}").numel()
+    return threads if threads > 1 and size >= SPLIT_MIN_ELEMENTS else 1
+
+
+def _cell_step_in_column_blocks(rnn: nn.RNNBase, layer: int, parts: int, inputs, hidden, cell=None):
+    """One step of layer `layer`, its products x W_ih^T + b_ih and h W_hh^T + b_hh read in `parts` column blocks
+    (`_split_linear`), then the cell's elementwise part written out as torch's CPU cell functions compute it.
+    Returns the new h and (LSTM) c."""
+    gate_size = getattr(rnn, f"weight_hh_l{layer}").shape[0]
+    gates_x = _split_linear(
+        inputs, _inference_weight(rnn, f"weight_ih_l{layer}", parts), getattr(rnn, f"bias_ih_l{layer}"), gate_size
+    )
+    gates_h = _split_linear(
+        hidden, _inference_weight(rnn, f"weight_hh_l{layer}", parts), getattr(rnn, f"bias_hh_l{layer}"), gate_size
+    )
+    if rnn.mode == "LSTM":
+        input_gate, forget_gate, cell_gate, output_gate = (gates_x + gates_h).chunk(4, dim=1)
+        cell = forget_gate.sigmoid() * cell + input_gate.sigmoid() * cell_gate.tanh()
+        return output_gate.sigmoid() * cell.tanh(), cell
+    if rnn.mode == "GRU":
+        reset_x, update_x, new_x = gates_x.chunk(3, dim=1)
+        reset_h, update_h, new_h = gates_h.chunk(3, dim=1)
+        reset_gate, update_gate = (reset_x + reset_h).sigmoid(), (update_x + update_h).sigmoid()
+        new_gate = (new_x + reset_gate * new_h).tanh()
+        return (hidden - new_gate) * update_gate + new_gate, None
+    activation = torch.tanh if rnn.mode == "RNN_TANH" else torch.relu
+    return activation(gates_x + gates_h), None
 
 
 class RecurrentModel(RecurrentPreTrainedModel):
@@ -470,21 +505,29 @@ class RecurrentModel(RecurrentPreTrainedModel):
             initial_state = (zeros, zeros) if is_lstm else zeros
         hidden_in, cell_in = initial_state if is_lstm else (initial_state, None)
 
-        weight = _inference_weight if _reads_transposed(rnn.weight_hh_l0, batch_size) else getattr
+        transposed = _reads_transposed(rnn.weight_hh_l0, batch_size)
+        weight = _inference_weight if transposed else getattr
         dropout = rnn.dropout if self.training else 0.0
         layer_input, new_hidden, new_cell = inputs, [], []
         for layer in range(num_layers):
-            weights = (
-                weight(rnn, f"weight_ih_l{layer}"),
-                weight(rnn, f"weight_hh_l{layer}"),
-                getattr(rnn, f"bias_ih_l{layer}"),
-                getattr(rnn, f"bias_hh_l{layer}"),
-            )
-            if is_lstm:
-                hidden, cell = cell_function(layer_input, (hidden_in[layer], cell_in[layer]), *weights)
-                new_cell.append(cell)
+            parts = _layer_product_parts(rnn, layer) if transposed else 1
+            if parts > 1:
+                hidden, cell = _cell_step_in_column_blocks(
+                    rnn, layer, parts, layer_input, hidden_in[layer], cell_in[layer] if is_lstm else None
+                )
             else:
-                hidden = cell_function(layer_input, hidden_in[layer], *weights)
+                weights = (
+                    weight(rnn, f"weight_ih_l{layer}"),
+                    weight(rnn, f"weight_hh_l{layer}"),
+                    getattr(rnn, f"bias_ih_l{layer}"),
+                    getattr(rnn, f"bias_hh_l{layer}"),
+                )
+                if is_lstm:
+                    hidden, cell = cell_function(layer_input, (hidden_in[layer], cell_in[layer]), *weights)
+                else:
+                    hidden = cell_function(layer_input, hidden_in[layer], *weights)
+            if is_lstm:
+                new_cell.append(cell)
             new_hidden.append(hidden)
             layer_input = hidden
             if dropout and layer < num_layers - 1:  # as nn.LSTM(dropout=...): between layers, not after the last

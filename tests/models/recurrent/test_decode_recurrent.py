@@ -97,6 +97,26 @@ def test_with_several_threads_the_output_layer_streams_in_column_blocks(two_thre
     assert model.lm_head.__dict__["_transposed_weights"]["weight"][2].dim() == 2
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_with_several_threads_the_recurrent_layers_stream_in_column_blocks(two_threads, monkeypatch, cell):
+    from hf_seq.models.recurrent import modeling_recurrent
+
+    model = make_model(cell, hidden_size=17)  # 17 rows a gate: the blocks are padded
+    cache, state = prompt_and_state(model)
+    token = torch.tensor([[5], [7]])
+    prompt = torch.randint(4, VOCAB, (2, 4), generator=torch.Generator().manual_seed(2))
+    settings = {"max_new_tokens": 8, "do_sample": False, "pad_token_id": 0}
+    with torch.no_grad():
+        one_product_each = model.generate(prompt, **settings)
+    monkeypatch.setattr(modeling_recurrent, "SPLIT_MIN_ELEMENTS", 0)  # these small layers too: a block per thread
+    logits = decode_step(model, cache, token)
+    copies = model.model.rnn.__dict__["_transposed_weights"]
+    assert copies["weight_hh_l1"][2].shape[0] == 2  # (parts, in, out / parts)
+    with torch.no_grad():
+        torch.testing.assert_close(logits, reference_step(model, token, state))
+        assert torch.equal(model.generate(prompt, **settings), one_product_each)
+
+
 def test_the_copies_follow_training_steps_loading_and_the_tied_embedding():
     model, other = make_model(seed=0), make_model(seed=1)
     cache, state = prompt_and_state(model)
