@@ -147,6 +147,10 @@ def train_spacing(argv):
 
     if args.architecture not in ("tagger", "seq2seq"):
         raise CommandError("train-spacing", f"--architecture must be tagger or seq2seq, got {args.architecture!r}")
+    if args.architecture == "seq2seq" and args.ngram_orders:
+        raise CommandError(
+            "train-spacing", "--ngram_orders is a tagger option: leave it out with --architecture seq2seq"
+        )
     if args.architecture == "seq2seq" and args.tokenizer is None:
         raise CommandError(
             "train-spacing", "--architecture seq2seq needs --tokenizer (e.g. a spacing tagger's folder)"

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments
 
 from ..models.recurrent import GRUConfig, GRUForTokenClassification, LSTMConfig, LSTMForTokenClassification
@@ -113,7 +114,15 @@ def tagger_config(tokenizer, cell: str = "gru", **overrides):
         "eos_token_id": tokenizer.eos_token_id,
     }
     arguments.update(overrides)
-    return config_class(**arguments)
+    return _built_config(config_class, arguments)
+
+
+def _built_config(config_class, arguments: dict):
+    """`config_class(**arguments)`, a field it refuses named in a one-line ValueError."""
+    try:
+        return config_class(**arguments)
+    except (StrictDataclassError, TypeError) as error:  # e.g. ngram_orders=[1], hidden_size="abc"
+        raise ValueError(f"config_overrides: {' '.join(str(error).split())}") from None
 
 
 def train_spacing_tagger(
@@ -155,8 +164,10 @@ def train_spacing_tagger(
     output_dir = os.fspath(output_dir)
     if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
         raise FileExistsError(f"output folder {output_dir} is not empty: choose another, or pass overwrite=True")
-    if model is None and cell not in CELLS:  # before any tokenizer training or encoding
-        raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
+    if model is None:  # a bad cell or field fails before any tokenizer training or encoding
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
+        _built_config(CELLS[cell][0], config_overrides or {})
     started = time.perf_counter()
     if tokenizer is None:
         tokenizer = model if model is not None else train_character_tokenizer(train_dataset["target"], vocab_size)

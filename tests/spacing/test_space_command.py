@@ -92,6 +92,27 @@ def test_train_spacing_trains_a_tagger_then_a_seq2seq_model_on_its_tokenizer(tmp
     assert [remove_spaces(line) for line in written] == [remove_spaces(text) for text in SPACED_TEXTS]
 
 
+def test_train_spacing_refuses_bad_ngram_options_before_any_work(tmp_path, monkeypatch):
+    from hf_seq.spacing import tagger
+    from hf_seq.spacing.cli import train_spacing
+
+    monkeypatch.setattr(tagger, "train_character_tokenizer", lambda *args, **kwargs: pytest.fail("work was done"))
+
+    train_file = tmp_path / "train.txt"
+    train_file.write_text("\n".join(SPACED_TEXTS) + "\n", encoding="utf-8")
+    output_dir = tmp_path / "tagger"
+    with pytest.raises(
+        SystemExit, match=r"train-spacing: error: config_overrides: .*ngram_orders.*from 2 to 5"
+    ) as error:
+        train_spacing(["--train_file", str(train_file), "--output_dir", str(output_dir), "--ngram_orders", "1"])
+    assert "\n" not in str(error.value) and not output_dir.exists()
+    with pytest.raises(SystemExit, match="--ngram_orders is a tagger option"):
+        train_spacing(
+            ["--train_file", str(train_file), "--output_dir", str(output_dir), "--architecture", "seq2seq"]
+            + ["--tokenizer", "x", "--ngram_orders", "2"]
+        )
+
+
 def test_train_spacing_names_a_seq2seq_run_without_tokenizer(tmp_path):
     from hf_seq.spacing.cli import train_spacing
 

@@ -317,9 +317,11 @@ def _boundary_ngram_ids(input_ids, attention_mask, orders, buckets: int, filler:
     return torch.stack(windows, dim=2)
 
 
-def embedded_inputs(model: "RecurrentModel", input_ids, attention_mask, inputs_embeds) -> torch.Tensor:
+def embedded_inputs(model: nn.Module, input_ids, attention_mask, inputs_embeds) -> torch.Tensor:
     """The first layer's inputs before dropout: the token embeddings, plus at each position the sum of the
-    embeddings of the n-grams crossing the boundary after its token when the config has `ngram_orders`."""
+    embeddings of the n-grams crossing the boundary after its token when the config has `ngram_orders`.
+
+    `model` is a `RecurrentModel`, or a module holding its `config`, `embed_tokens` and `ngram_embeddings`."""
     if model.ngram_embeddings is None:
         return model.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
     if inputs_embeds is not None:
