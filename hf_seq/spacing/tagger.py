@@ -14,11 +14,10 @@ import time
 
 import numpy as np
 import torch
-from huggingface_hub.errors import StrictDataclassError
 from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments
 
 from ..models.recurrent import GRUConfig, GRUForTokenClassification, LSTMConfig, LSTMForTokenClassification
-from ..training.common import TrainingRun, load_tokenizer, write_run_info
+from ..training.common import TrainingRun, built_config, load_tokenizer, write_run_info
 from ..training.metrics import argmax_logits
 from .data import space_labels
 from .metrics import positions_f1
@@ -114,15 +113,7 @@ def tagger_config(tokenizer, cell: str = "gru", **overrides):
         "eos_token_id": tokenizer.eos_token_id,
     }
     arguments.update(overrides)
-    return _built_config(config_class, arguments)
-
-
-def _built_config(config_class, arguments: dict):
-    """`config_class(**arguments)`, a field it refuses named in a one-line ValueError."""
-    try:
-        return config_class(**arguments)
-    except (StrictDataclassError, TypeError) as error:  # e.g. ngram_orders=[1], hidden_size="abc"
-        raise ValueError(f"config_overrides: {' '.join(str(error).split())}") from None
+    return built_config(config_class, arguments)
 
 
 def train_spacing_tagger(
@@ -167,7 +158,7 @@ def train_spacing_tagger(
     if model is None:  # a bad cell or field fails before any tokenizer training or encoding
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
-        _built_config(CELLS[cell][0], config_overrides or {})
+        built_config(CELLS[cell][0], config_overrides or {})
     started = time.perf_counter()
     if tokenizer is None:
         tokenizer = model if model is not None else train_character_tokenizer(train_dataset["target"], vocab_size)

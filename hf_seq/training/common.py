@@ -296,9 +296,15 @@ def config_for_tokenizer(model_type, tokenizer, **overrides):
     config_class = CONFIG_MAPPING[project_model_type(model_type)]
     check_config_overrides(config_class, overrides)
     special_ids = model_config_kwargs(tokenizer, require_special_tokens=False)  # a Hub tokenizer may lack pad
+    return built_config(config_class, {**special_ids, **overrides})
+
+
+def built_config(config_class, arguments: dict):
+    """`config_class(**arguments)`, a value it refuses (e.g. hidden_size="abc", ngram_orders=[1]) named in a
+    one-line ValueError."""
     try:
-        return config_class(**{**special_ids, **overrides})
-    except (StrictDataclassError, TypeError) as error:  # a value of the wrong type, e.g. hidden_size="abc"
+        return config_class(**arguments)
+    except (StrictDataclassError, TypeError) as error:
         raise ValueError(f"config_overrides: {' '.join(str(error).split())}") from error
 
 
