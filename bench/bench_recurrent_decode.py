@@ -9,7 +9,8 @@ streaming those weights from memory. For LSTM and GRU (2 layers of 512, vocabula
     functions), as hf_seq ran its decode steps before; its tokens must equal the model's;
   - `hf_seq.quantization.quantize_dynamic_int8` of the model: its step loop and generate;
   - on several threads, the step with each recurrent layer's products on one thread (as before they were read in
-    column blocks, a block per thread), to show what the split gains in the same run.
+    column blocks, a block per thread), to show what the split gains in the same run;
+  - how many torch operators a step calls (`torch.profiler`): its cost outside the products.
 Claims: fp32 step >= 0.7x the limit; generate <= 1.10x the raw loop; the same tokens as the reference;
 int8 decode >= 4x faster than the reference. Times are medians of interleaved repeats, the machines being noisy;
 each ratio (step / limit, generate / raw) is the median of the repeats' own ratios: the copy bandwidth is measured
@@ -145,6 +146,19 @@ def raw_loop(model, prompt, new_tokens):
     return torch.cat(tokens, dim=1), end - start, (end - steps_start) / (new_tokens - 1)
 
 
+@torch.no_grad()
+def operators_per_step(model, prompt, steps=20):
+    """How many torch operators (`torch.profiler`, nested ones included) one cached decode step calls: what a step
+    spends outside its products grows with it."""
+    output = model(prompt, use_cache=True)
+    token = output.logits[:, -1].argmax(-1, keepdim=True)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        for _ in range(steps):
+            output = model(token, cache=cache_of(output), use_cache=True)
+            token = output.logits[:, -1].argmax(-1, keepdim=True)
+    return sum(event.count for event in profiler.key_averages()) / steps
+
+
 def generate(model, prompt, new_tokens, eos_token_id):
     start = time.perf_counter()
     output = model.generate(
@@ -239,7 +253,8 @@ def measure(name, model, args):
     )
     print(
         f"{name}: fp32 step {median['step'] * 1e3:.2f} ms (reference, F.linear on (out, in) weights: "
-        f"{median['reference'] * 1e3:.2f} ms) -> {step_over_limit:.2f}x the bandwidth limit (goal >= 0.7)"
+        f"{median['reference'] * 1e3:.2f} ms) -> {step_over_limit:.2f}x the bandwidth limit (goal >= 0.7); "
+        f"{operators_per_step(model, prompt):.0f} torch operators per step (argmax included)"
     )
     if several_threads:
         gain = paired_median(times["step, layers unsplit"], times["step"], lambda unsplit, split: unsplit / split)

@@ -157,6 +157,12 @@ class RecurrentCache(Cache):
     def cell(self) -> torch.Tensor | None:
         return self._stacked(1) if self.has_cell_state else None
 
+    @property
+    def batch_size(self) -> int | None:
+        """The batch size of the state held, or `None` while empty."""
+        state = self.layers[0].recurrent_states[0] if self.layers else None
+        return None if state is None else state.shape[0]
+
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.seen_tokens
 
@@ -167,12 +173,23 @@ class RecurrentCache(Cache):
         return self.seen_tokens + query_length, 0
 
     def update_state(self, hidden: torch.Tensor, cell: torch.Tensor | None, num_new_tokens: int) -> None:
-        """Replace the state by the one after `num_new_tokens` more positions."""
+        """Replace the state by the one after `num_new_tokens` more positions: h (and c) stacked, (num_layers, batch,
+        hidden), or a list of each layer's (batch, hidden) as `layer_states` gives it."""
         for layer_idx, layer in enumerate(self.layers):
             layer.update_recurrent_state(hidden[layer_idx], 0)
             if self.has_cell_state:
                 layer.update_recurrent_state(cell[layer_idx], 1)
         self.seen_tokens += num_new_tokens
+
+    def layer_states(self):
+        """The state layer by layer, unstacked: a list of each layer's h (batch, hidden), with the list of c for an
+        LSTM as `(hidden, cell)`; `None` if empty. What a decode step reads, without the copy that stacking makes."""
+        if self.batch_size is None:
+            return None
+        hidden = [layer.recurrent_states[0] for layer in self.layers]
+        if self.has_cell_state:
+            return hidden, [layer.recurrent_states[1] for layer in self.layers]
+        return hidden
 
     def as_tuple(self):
         """The state in the form `nn.RNN`/`nn.GRU` (h) or `nn.LSTM` ((h, c)) take and return, or `None` if empty."""

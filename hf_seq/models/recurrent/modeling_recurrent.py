@@ -212,7 +212,7 @@ def _reads_transposed(weight: torch.Tensor, rows: int) -> bool:
 def _inference_weight(module: nn.Module, name: str, parts: int = 1) -> torch.Tensor:
     """The weight `module.<name>` (out, in), as the transposed view of a contiguous (in, out) copy of it; with
     `parts` > 1, that copy cut by columns into `parts` equal blocks, shaped (parts, in, out / parts rounded up) and
-    zero-padded, for `_split_linear`.
+    zero-padded, for `_split_linear` (a bias (out,) is cut the same way, shaped (parts, 1, out / parts rounded up)).
 
     A decode step multiplies one row per sequence by every weight matrix, so its speed is how fast the weights stream
     from memory. On CPU (torch 2.13, MKL) `F.linear(x, W)` with W stored (out, in) ran such products at about a quarter
@@ -235,11 +235,13 @@ def _inference_weight(module: nn.Module, name: str, parts: int = 1) -> torch.Ten
 def _decode_layout(weight: torch.Tensor, parts: int) -> torch.Tensor:
     if parts == 1:
         return weight.t().contiguous().t()
-    out_features, in_features = weight.shape
+    out_features = weight.shape[0]
     width = -(-out_features // parts)
-    padded = weight.new_zeros(parts * width, in_features)
+    padded = weight.new_zeros(parts * width, *weight.shape[1:])
     padded[:out_features] = weight
-    return padded.view(parts, width, in_features).transpose(1, 2).contiguous()
+    if weight.dim() == 1:  # a bias, added to each block's products by `torch.baddbmm`
+        return padded.view(parts, 1, width)
+    return padded.view(parts, width, -1).transpose(1, 2).contiguous()
 
 
 # A `_linear` weight of at least this many elements (4 MB in fp32: an output layer), or a recurrent layer whose two
@@ -254,14 +256,18 @@ def _product_parts(weight: torch.Tensor) -> int:
     return threads if threads > 1 and weight.numel() >= SPLIT_MIN_ELEMENTS else 1
 
 
-def _split_linear(hidden_states: torch.Tensor, blocks: torch.Tensor, bias: torch.Tensor | None, out_features: int):
-    """`F.linear(hidden_states, W, bias)` from the column blocks of W (`_inference_weight(..., parts)`): one batched
+def _split_linear(
+    hidden_states: torch.Tensor, blocks: torch.Tensor, bias_blocks: torch.Tensor | None, out_features: int
+):
+    """`F.linear(hidden_states, W, b)` from the column blocks of W and b (`_inference_weight(..., parts)`): one batched
     product, which torch spreads over its threads, a block each (the sums agree with one product's to rounding)."""
     rows = hidden_states.reshape(-1, hidden_states.shape[-1])
-    products = torch.bmm(rows.expand(blocks.shape[0], *rows.shape), blocks)  # (parts, rows, width)
-    outputs = products.transpose(0, 1).reshape(rows.shape[0], -1)[:, :out_features]
-    if bias is not None:
-        outputs = outputs + bias
+    rows = rows.expand(blocks.shape[0], *rows.shape)
+    if bias_blocks is None:
+        products = torch.bmm(rows, blocks)  # (parts, rows, width)
+    else:
+        products = torch.baddbmm(bias_blocks, rows, blocks)
+    outputs = products.transpose(0, 1).reshape(rows.shape[1], -1)[:, :out_features]  # a view for one row
     return outputs.view(*hidden_states.shape[:-1], out_features)
 
 
@@ -275,7 +281,8 @@ def _linear(layer: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
         parts = _product_parts(layer.weight)
         if parts > 1:
             blocks = _inference_weight(layer, "weight", parts)
-            return _split_linear(hidden_states, blocks, layer.bias, layer.out_features)
+            bias_blocks = None if layer.bias is None else _inference_weight(layer, "bias", parts)
+            return _split_linear(hidden_states, blocks, bias_blocks, layer.out_features)
         return nn.functional.linear(hidden_states, _inference_weight(layer, "weight"), layer.bias)
     return layer(hidden_states)
 
@@ -351,10 +358,16 @@ def _cell_step_in_column_blocks(rnn: nn.RNNBase, layer: int, parts: int, inputs,
     Returns the new h and (LSTM) c."""
     gate_size = getattr(rnn, f"weight_hh_l{layer}").shape[0]
     gates_x = _split_linear(
-        inputs, _inference_weight(rnn, f"weight_ih_l{layer}", parts), getattr(rnn, f"bias_ih_l{layer}"), gate_size
+        inputs,
+        _inference_weight(rnn, f"weight_ih_l{layer}", parts),
+        _inference_weight(rnn, f"bias_ih_l{layer}", parts),
+        gate_size,
     )
     gates_h = _split_linear(
-        hidden, _inference_weight(rnn, f"weight_hh_l{layer}", parts), getattr(rnn, f"bias_hh_l{layer}"), gate_size
+        hidden,
+        _inference_weight(rnn, f"weight_hh_l{layer}", parts),
+        _inference_weight(rnn, f"bias_hh_l{layer}", parts),
+        gate_size,
     )
     if rnn.mode == "LSTM":
         input_gate, forget_gate, cell_gate, output_gate = (gates_x + gates_h).chunk(4, dim=1)
@@ -440,22 +453,18 @@ class RecurrentModel(RecurrentPreTrainedModel):
                 )
             use_cache = False
 
-        hidden_states = self.embedding_dropout(embedded_inputs(self, input_ids, attention_mask, inputs_embeds))
+        hidden_states = embedded_inputs(self, input_ids, attention_mask, inputs_embeds)
+        if self.training:  # dropout is the identity at inference: no module call on a decode step
+            hidden_states = self.embedding_dropout(hidden_states)
         batch_size, sequence_length = hidden_states.shape[:2]
         if attention_mask is not None:
             attention_mask = attention_mask[:, -sequence_length:]  # the cached positions are in the state already
             if bool(attention_mask.all()):
                 attention_mask = None  # nothing is padded: take the plain fused path
-
-        initial_state = cache.as_tuple() if cache is not None else None
-        if initial_state is not None:
-            # h as the state holds it (the cache stacks its layers on each read: read it once per forward).
-            initial_hidden = initial_state[0] if isinstance(initial_state, tuple) else initial_state
-            if initial_hidden.shape[1] != batch_size:
-                raise ValueError(
-                    f"The cache holds a state for batch size {initial_hidden.shape[1]}, "
-                    f"but the inputs have batch size {batch_size}"
-                )
+        if cache is not None and cache.batch_size not in (None, batch_size):
+            raise ValueError(
+                f"The cache holds a state for batch size {cache.batch_size}, but the inputs have batch size {batch_size}"
+            )
 
         checkpointing = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         # fp32 layers step with the cell functions; int8 ones (`hf_seq.quantization`) run as modules, also for one step.
@@ -465,7 +474,10 @@ class RecurrentModel(RecurrentPreTrainedModel):
                 "`output_hidden_states` and gradient checkpointing run the recurrent layers one at a time on their fp32 "
                 f"weights; this model's are {type(self.rnn).__name__} (quantised): use the fp32 model for them."
             )
-        if sequence_length == 1 and not self.config.bidirectional and cell_weights:
+        single_step = sequence_length == 1 and not self.config.bidirectional and cell_weights
+        # A step reads the state layer by layer, as the cache holds it; the fused module takes it stacked.
+        initial_state = None if cache is None else cache.layer_states() if single_step else cache.as_tuple()
+        if single_step:
             layer_outputs, final_state = self._single_step(hidden_states[:, 0], initial_state, attention_mask)
         elif output_hidden_states or checkpointing:
             layer_outputs, final_state = self._run_layer_by_layer(hidden_states, initial_state, attention_mask)
@@ -477,7 +489,7 @@ class RecurrentModel(RecurrentPreTrainedModel):
             packed_outputs, final_state = self.rnn(packed, initial_state)
             layer_outputs = [_unpack_to_token_positions(packed_outputs, gather_index, attention_mask)]
             final_state = _keep_initial_state_of_empty_rows(final_state, initial_state, attention_mask)
-        last_hidden_state = self.output_dropout(layer_outputs[-1])
+        last_hidden_state = self.output_dropout(layer_outputs[-1]) if self.training else layer_outputs[-1]
 
         if use_cache:
             if cache is None:
@@ -497,20 +509,21 @@ class RecurrentModel(RecurrentPreTrainedModel):
     def _single_step(self, inputs, initial_state, step_mask):
         """One position through every layer with the cell functions: h_t = cell(x_t, h_{t-1}) per layer.
 
-        Returns each layer's output at this position, shaped (batch, 1, hidden), and the new state.
+        `initial_state` is h (and c) as a list of one (batch, hidden) tensor per layer (`RecurrentCache.layer_states`),
+        or `None` for zeros. Returns each layer's output at this position, shaped (batch, 1, hidden), and the new
+        state in the same per-layer form.
         """
         rnn = self.rnn
         num_layers, is_lstm, cell_function = rnn.num_layers, rnn.mode == "LSTM", CELL_FUNCTIONS[rnn.mode]
-        batch_size = inputs.shape[0]
         if initial_state is None:
-            zeros = inputs.new_zeros(num_layers, batch_size, rnn.hidden_size)
+            zeros = [inputs.new_zeros(inputs.shape[0], rnn.hidden_size)] * num_layers
             initial_state = (zeros, zeros) if is_lstm else zeros
         hidden_in, cell_in = initial_state if is_lstm else (initial_state, None)
 
-        transposed = _reads_transposed(rnn.weight_hh_l0, batch_size)
+        transposed = _reads_transposed(rnn.weight_hh_l0, inputs.shape[0])
         weight = _inference_weight if transposed else getattr
         dropout = rnn.dropout if self.training else 0.0
-        layer_input, new_hidden, new_cell = inputs, [], []
+        layer_input, hidden_out, cell_out = inputs, [], []
         for layer in range(num_layers):
             parts = _layer_product_parts(rnn, layer) if transposed else 1
             if parts > 1:
@@ -529,22 +542,20 @@ class RecurrentModel(RecurrentPreTrainedModel):
                 else:
                     hidden = cell_function(layer_input, hidden_in[layer], *weights)
             if is_lstm:
-                new_cell.append(cell)
-            new_hidden.append(hidden)
+                cell_out.append(cell)
+            hidden_out.append(hidden)
             layer_input = hidden
             if dropout and layer < num_layers - 1:  # as nn.LSTM(dropout=...): between layers, not after the last
                 layer_input = nn.functional.dropout(layer_input, dropout, training=True)
 
-        hidden_out = torch.stack(new_hidden)
-        cell_out = torch.stack(new_cell) if is_lstm else None
         layer_outputs = hidden_out
         if step_mask is not None:  # a padded step leaves the state as it was and outputs zeros
-            keep = step_mask[:, -1].bool().view(1, -1, 1)
-            hidden_out = torch.where(keep, hidden_out, hidden_in)
-            cell_out = torch.where(keep, cell_out, cell_in) if is_lstm else None
-            layer_outputs = layer_outputs * keep
+            keep = step_mask[:, -1:].bool()
+            layer_outputs = [hidden * keep for hidden in hidden_out]
+            hidden_out = [torch.where(keep, new, old) for new, old in zip(hidden_out, hidden_in)]
+            cell_out = [torch.where(keep, new, old) for new, old in zip(cell_out, cell_in)] if is_lstm else None
         final_state = (hidden_out, cell_out) if is_lstm else hidden_out
-        return list(layer_outputs.unsqueeze(2).unbind(0)), final_state
+        return [output.unsqueeze(1) for output in layer_outputs], final_state
 
     def _run_layer_by_layer(self, inputs, initial_state, attention_mask):
         """The stack one layer at a time, on the fused module's own weights.

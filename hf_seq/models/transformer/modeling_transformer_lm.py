@@ -333,7 +333,7 @@ def _reads_transposed(weight: torch.Tensor, rows: int) -> bool:
 def _inference_weight(module: nn.Module, name: str, parts: int = 1) -> torch.Tensor:
     """The weight `module.<name>` (out, in), as the transposed view of a contiguous (in, out) copy of it; with
     `parts` > 1, that copy cut by columns into `parts` equal blocks, shaped (parts, in, out / parts rounded up) and
-    zero-padded, for `_split_linear`.
+    zero-padded, for `_split_linear` (a bias (out,) is cut the same way, shaped (parts, 1, out / parts rounded up)).
 
     A decode step multiplies one row per sequence by every weight matrix, so its speed is how fast the weights stream
     from memory. On CPU (torch 2.13, MKL) `F.linear(x, W)` with W stored (out, in) ran such products at about a quarter
@@ -357,11 +357,13 @@ def _inference_weight(module: nn.Module, name: str, parts: int = 1) -> torch.Ten
 def _decode_layout(weight: torch.Tensor, parts: int) -> torch.Tensor:
     if parts == 1:
         return weight.t().contiguous().t()
-    out_features, in_features = weight.shape
+    out_features = weight.shape[0]
     width = -(-out_features // parts)
-    padded = weight.new_zeros(parts * width, in_features)
+    padded = weight.new_zeros(parts * width, *weight.shape[1:])
     padded[:out_features] = weight
-    return padded.view(parts, width, in_features).transpose(1, 2).contiguous()
+    if weight.dim() == 1:  # a bias, added to each block's products by `torch.baddbmm`
+        return padded.view(parts, 1, width)
+    return padded.view(parts, width, -1).transpose(1, 2).contiguous()
 
 
 # A `_linear` weight of at least this many elements (4 MB in fp32: an output layer) is streamed by every thread at
@@ -378,14 +380,18 @@ def _product_parts(weight: torch.Tensor) -> int:
 
 
 # Copied from hf_seq.models.recurrent.modeling_recurrent._split_linear
-def _split_linear(hidden_states: torch.Tensor, blocks: torch.Tensor, bias: torch.Tensor | None, out_features: int):
-    """`F.linear(hidden_states, W, bias)` from the column blocks of W (`_inference_weight(..., parts)`): one batched
+def _split_linear(
+    hidden_states: torch.Tensor, blocks: torch.Tensor, bias_blocks: torch.Tensor | None, out_features: int
+):
+    """`F.linear(hidden_states, W, b)` from the column blocks of W and b (`_inference_weight(..., parts)`): one batched
     product, which torch spreads over its threads, a block each (the sums agree with one product's to rounding)."""
     rows = hidden_states.reshape(-1, hidden_states.shape[-1])
-    products = torch.bmm(rows.expand(blocks.shape[0], *rows.shape), blocks)  # (parts, rows, width)
-    outputs = products.transpose(0, 1).reshape(rows.shape[0], -1)[:, :out_features]
-    if bias is not None:
-        outputs = outputs + bias
+    rows = rows.expand(blocks.shape[0], *rows.shape)
+    if bias_blocks is None:
+        products = torch.bmm(rows, blocks)  # (parts, rows, width)
+    else:
+        products = torch.baddbmm(bias_blocks, rows, blocks)
+    outputs = products.transpose(0, 1).reshape(rows.shape[1], -1)[:, :out_features]  # a view for one row
     return outputs.view(*hidden_states.shape[:-1], out_features)
 
 
@@ -400,7 +406,8 @@ def _linear(layer: nn.Module, hidden_states: torch.Tensor) -> torch.Tensor:
         parts = _product_parts(layer.weight)
         if parts > 1:
             blocks = _inference_weight(layer, "weight", parts)
-            return _split_linear(hidden_states, blocks, layer.bias, layer.out_features)
+            bias_blocks = None if layer.bias is None else _inference_weight(layer, "bias", parts)
+            return _split_linear(hidden_states, blocks, bias_blocks, layer.out_features)
         return nn.functional.linear(hidden_states, _inference_weight(layer, "weight"), layer.bias)
     return layer(hidden_states)
 

@@ -96,6 +96,31 @@ def test_cached_steps_match_full_recompute(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_a_padded_decode_step_keeps_that_rows_state_and_outputs_zeros(cell):
+    model = make_model(AutoModel, cell)
+    ids = random_ids(2, 5)
+    with torch.no_grad():
+        prompt = model(ids[:, :4], use_cache=True)
+        before = prompt.past_key_values.as_tuple()
+        mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])  # row 1's new position is padding
+        step = model(ids[:, 4:], attention_mask=mask, past_key_values=prompt.past_key_values, use_cache=True)
+        row_alone = model(ids[:1, 4:], past_key_values=RecurrentCache.from_state(*_first_row(before), seen_tokens=4))
+    after = step.past_key_values.as_tuple()
+    for state_before, state_after in zip(_as_pair(before), _as_pair(after)):
+        torch.testing.assert_close(state_after[:, 1], state_before[:, 1], atol=0, rtol=0)
+    assert not step.last_hidden_state[1].any()
+    torch.testing.assert_close(step.last_hidden_state[:1], row_alone.last_hidden_state, atol=1e-6, rtol=1e-6)
+
+
+def _as_pair(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+def _first_row(state):
+    return tuple(tensor[:, :1] for tensor in _as_pair(state))
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_continuing_a_cache_with_a_chunk_matches_full_recompute(cell):
     model = make_model(AutoModelForCausalLM, cell)
     ids = random_ids(2, 10)
