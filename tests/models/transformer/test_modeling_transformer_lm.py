@@ -512,6 +512,24 @@ def test_left_padding_does_not_count_toward_the_learned_position_limit():
     torch.testing.assert_close(left_padded[:, 3:], alone, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("intermediate_size", [128, 16])  # an MLP that widens (the default 4x) and one that narrows
+def test_a_decode_step_reads_only_the_narrowing_projections_from_an_out_in_copy(intermediate_size):
+    model = make_model(TransformerLMForCausalLM, intermediate_size=intermediate_size)
+    prompt, token = random_ids(2, 20), torch.tensor([[5], [7]])
+    with torch.no_grad():
+        full = model(torch.cat([prompt, token], dim=1)).logits[:, -1:]  # 42 rows: the stored layout everywhere
+        assert all("_transposed_weights" not in layer.mlp.down_proj.__dict__ for layer in model.model.layers)
+        step = model(token, cache=cache_of(model(prompt, use_cache=True)), use_cache=True).logits
+    torch.testing.assert_close(step, full, atol=1e-5, rtol=1e-5)
+    mlp = model.model.layers[0].mlp
+    narrowing = mlp.down_proj if intermediate_size > 32 else mlp.up_proj
+    widening = mlp.up_proj if intermediate_size > 32 else mlp.down_proj
+    copy = narrowing.__dict__["_transposed_weights"]["weight"][2]
+    assert copy.shape == narrowing.weight.shape and copy.t().is_contiguous()
+    assert "_transposed_weights" not in widening.__dict__
+    assert "_transposed_weights" not in model.model.layers[0].self_attn.o_proj.__dict__  # square: stored layout
+
+
 @pytest.mark.parametrize("threads, split_min_elements", [(1, 2**20), (2, 0)])
 def test_a_decode_step_reads_the_output_layer_from_its_decode_copy(monkeypatch, threads, split_min_elements):
     """One thread: a transposed copy; two (and a head counted as large): column blocks, one per thread."""
