@@ -240,7 +240,10 @@ def finetune_classifier(args, tokenizer_dir, nsmc, lm_dir=None):
         weight_decay=0.01,
         max_grad_norm=1.0,
         eval_strategy="no",
-        save_strategy="no",
+        save_strategy="steps",  # a checkpoint every 1,000 steps, which --resume continues from
+        save_steps=1000,
+        save_total_limit=1,
+        resume_from_checkpoint="latest" if args.resume else None,
         logging_steps=200,
         report_to=[],
         seed=args.seed,
@@ -254,7 +257,7 @@ def finetune_classifier(args, tokenizer_dir, nsmc, lm_dir=None):
     run = finetune(
         training_args,
         tokenizer_dir,
-        overwrite_output_dir=True,  # a rerun of a recipe replaces its scratch folder under runs/
+        overwrite_output_dir=not args.resume,  # a rerun of a recipe replaces its scratch folder under runs/
         model=lm_dir,
         dataset=nsmc,
         model_type=args.family,
@@ -277,7 +280,7 @@ def classifier_figures(classifier_run):
     return {
         "body": f"{config.num_hidden_layers}×{config.hidden_size}",
         "classifier_parameters": count_parameters(classifier_run.model),
-        "finetune_seconds": round(classifier_run.metrics.get("train_runtime", 0.0), 1),
+        "finetune_seconds": round(classifier_run.metrics.get("total_train_runtime", 0.0), 1),  # every sitting
         "nsmc_test_accuracy": round(classifier_run.metrics["eval_accuracy"], 4),
         "nsmc_test_n": classifier_run.metrics.get("eval_n"),
     }

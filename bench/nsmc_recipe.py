@@ -73,8 +73,9 @@ def build_parser(description=None):
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="recurrent LMs: continue the row's interrupted pretraining from the newest complete checkpoint in its "
-        "LM folder (saved every 1,000 steps), with the same flags, instead of starting it again",
+        help="recurrent LMs: continue the row's interrupted pretraining or fine-tuning from the newest complete "
+        "checkpoint in its LM or classifier folder (saved every 1,000 steps), with the same flags, instead of starting "
+        "it again",
     )
     # Fine-tuning on NSMC train, evaluated on NSMC test.
     parser.add_argument("--finetune_epochs", type=float, default=1.0)
@@ -186,7 +187,8 @@ def check_args(parser, args):
 
 
 def check_resume(parser, args):
-    """--resume needs an interrupted recurrent pretraining to continue: a checkpoint in an unfinished LM folder."""
+    """--resume continues a recurrent row: its interrupted pretraining (a checkpoint in an unfinished LM folder) or,
+    once its LM is complete, its fine-tuning (from the classifier folder's newest checkpoint, if it has one)."""
     if args.ensemble or args.from_scratch or args.cards_only:
         parser.error("--resume continues an interrupted pretraining; this run pretrains nothing")
     if args.family == "transformer":

@@ -4,6 +4,7 @@ every callback that writes into checkpoints)."""
 
 import math
 import os
+import time
 
 import torch
 from accelerate import PartialState
@@ -123,12 +124,26 @@ class CheckpointCompleteCallback(TrainerCallback):
     all of them are done. A kill before the marker leaves a folder that `resolve_resume_checkpoint` skips. Trainer
     deletes checkpoints beyond `save_total_limit` before the callbacks run, so with `save_total_limit=1` a kill in
     that short window leaves no complete checkpoint (the run then starts afresh, saying so).
+
+    The marker also records the seconds trained so far over every sitting: `earlier_seconds` (what the checkpoint a
+    run resumes from recorded, `checkpoints.checkpoint_elapsed_seconds`) plus this sitting's.
     """
+
+    def __init__(self, earlier_seconds: float = 0.0):
+        self.earlier_seconds = earlier_seconds
+        self.sitting_started = time.time()
+
+    def elapsed_seconds(self) -> float:
+        return self.earlier_seconds + time.time() - self.sitting_started
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.sitting_started = time.time()
 
     def on_save(self, args, state, control, **kwargs):
         PartialState().wait_for_everyone()
         if args.should_save:  # the process(es) that write the checkpoint's shared files
-            mark_checkpoint_complete(checkpoint_dir(args.output_dir, state.global_step), state.global_step)
+            checkpoint = checkpoint_dir(args.output_dir, state.global_step)
+            mark_checkpoint_complete(checkpoint, state.global_step, self.elapsed_seconds())
 
 
 class TeacherForcingScheduleCallback(TrainerCallback):

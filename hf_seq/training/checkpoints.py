@@ -6,6 +6,7 @@ folder into place, `Trainer` (through `callbacks.CheckpointCompleteCallback`) on
 callback has written its part. `resume_from_checkpoint="latest"` resumes from the newest folder that holds it.
 """
 
+import json
 import logging
 import os
 import re
@@ -35,9 +36,22 @@ def checkpoint_dir(output_dir: str, global_step: int) -> str:
     return os.path.join(output_dir, f"{PREFIX_CHECKPOINT_DIR}-{global_step}")
 
 
-def mark_checkpoint_complete(checkpoint: str, global_step: int) -> None:
-    """Write the marker that says every file of `checkpoint` is in place (call it last, on the main process)."""
-    write_json_atomically(os.path.join(checkpoint, CHECKPOINT_COMPLETE_NAME), {"global_step": global_step})
+def mark_checkpoint_complete(checkpoint: str, global_step: int, elapsed_seconds: float | None = None) -> None:
+    """Write the marker that says every file of `checkpoint` is in place (call it last, on the main process), with
+    the seconds the run had trained by then over all its sittings when given."""
+    marker = {"global_step": global_step}
+    if elapsed_seconds is not None:
+        marker["elapsed_seconds"] = round(elapsed_seconds, 2)
+    write_json_atomically(os.path.join(checkpoint, CHECKPOINT_COMPLETE_NAME), marker)
+
+
+def checkpoint_elapsed_seconds(checkpoint: str | None) -> float:
+    """The seconds a run had trained when it saved `checkpoint`, as its marker records them: what a run resumed from
+    it adds its own to. 0 without a checkpoint, or for a marker that does not say."""
+    if checkpoint is None:
+        return 0.0
+    with open(os.path.join(checkpoint, CHECKPOINT_COMPLETE_NAME), encoding="utf-8") as handle:
+        return float(json.load(handle).get("elapsed_seconds", 0.0))
 
 
 def is_complete_checkpoint(checkpoint: str) -> bool:

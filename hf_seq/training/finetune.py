@@ -18,7 +18,7 @@ from transformers import (
 
 from ..data.nsmc import load_nsmc
 from .callbacks import CheckpointCompleteCallback, GradualUnfreezingCallback, WeightAveragingCallback
-from .checkpoints import resolve_resume_checkpoint, resumes
+from .checkpoints import checkpoint_elapsed_seconds, resolve_resume_checkpoint, resumes
 from .common import (
     TrainingRun,
     check_length_fits_positions,
@@ -188,12 +188,14 @@ def finetune(
         eval_split,
         subword_dropout,
     )
-    weight_average = _add_callbacks(trainer, model, gradual_unfreezing, weight_averaging, checkpoint)
+    earlier_seconds = checkpoint_elapsed_seconds(checkpoint)  # a resumed run's earlier sittings
+    weight_average = _add_callbacks(trainer, model, gradual_unfreezing, weight_averaging, checkpoint, earlier_seconds)
     if layerwise_lr_decay != 1.0:
         trainer.optimizer = layerwise_optimizer(model, training_args, layerwise_lr_decay)
     start_time = time.time()
     train_metrics, metrics = _train_and_evaluate(trainer, checkpoint, weight_average)
-    wall_time = time.time() - start_time
+    metrics["total_train_runtime"] = round(earlier_seconds + train_metrics["train_runtime"], 2)  # every sitting
+    wall_time = earlier_seconds + time.time() - start_time
 
     hyperparameters = {
         "max_length": max_length,
@@ -294,9 +296,9 @@ def _make_trainer(
     )
 
 
-def _add_callbacks(trainer, model, gradual_unfreezing, weight_averaging, checkpoint):
-    """Gradual unfreezing and weight averaging when asked for, then the checkpoint marker; returns the weight
-    averaging callback (None without it)."""
+def _add_callbacks(trainer, model, gradual_unfreezing, weight_averaging, checkpoint, earlier_seconds):
+    """Gradual unfreezing and weight averaging when asked for, then the checkpoint marker (counting the
+    `earlier_seconds` of a resumed run's earlier sittings); returns the weight averaging callback (None without it)."""
     if gradual_unfreezing:
         trainer.add_callback(GradualUnfreezingCallback(model, gradual_unfreezing))
     weight_average = None
@@ -304,7 +306,7 @@ def _add_callbacks(trainer, model, gradual_unfreezing, weight_averaging, checkpo
         # The callback reads the average saved in the checkpoint this run resumes from, if any.
         weight_average = WeightAveragingCallback(model, weight_averaging, checkpoint)
         trainer.add_callback(weight_average)
-    trainer.add_callback(CheckpointCompleteCallback())  # the last callback: it marks each checkpoint complete
+    trainer.add_callback(CheckpointCompleteCallback(earlier_seconds))  # the last: it marks each checkpoint complete
     return weight_average
 
 

@@ -13,7 +13,7 @@ from transformers import (
 
 from ..data.lm import corpus_token_ids, group_into_blocks, load_text_files, tokenize_corpus
 from .callbacks import CheckpointCompleteCallback
-from .checkpoints import resolve_resume_checkpoint, resumes
+from .checkpoints import checkpoint_elapsed_seconds, resolve_resume_checkpoint, resumes
 from .common import (
     TrainingRun,
     check_length_fits_positions,
@@ -200,7 +200,8 @@ def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_si
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
         processing_class=tokenizer,
     )
-    trainer.add_callback(CheckpointCompleteCallback())  # the last callback: it marks each checkpoint complete
+    earlier_seconds = checkpoint_elapsed_seconds(checkpoint)  # a resumed run's earlier sittings
+    trainer.add_callback(CheckpointCompleteCallback(earlier_seconds))  # the last: it marks each checkpoint complete
     start_time = time.time()
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     metrics = dict(train_result.metrics)
@@ -209,7 +210,8 @@ def _pretrain_with_trainer(model, tokenizer, data_files, training_args, block_si
         eval_metrics["eval_perplexity"] = perplexity(eval_metrics["eval_loss"])
         metrics.update(eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
-    wall_time = time.time() - start_time
+    metrics["total_train_runtime"] = round(earlier_seconds + train_result.metrics["train_runtime"], 2)  # every sitting
+    wall_time = earlier_seconds + time.time() - start_time
     record = {
         "task": "causal-lm",
         "training_loop": "Trainer",

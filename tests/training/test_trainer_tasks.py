@@ -120,6 +120,32 @@ def test_trainer_resume_from_checkpoint_reproduces_the_run(tiny_tokenizer, nsmc_
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
 
 
+def test_a_resumed_run_counts_the_training_time_of_its_earlier_sittings(tiny_tokenizer, nsmc_dir, tmp_path):
+    def run(resume=None):
+        return finetune(
+            training_arguments(
+                tmp_path, max_steps=6, save_strategy="steps", save_steps=3, resume_from_checkpoint=resume
+            ),
+            tiny_tokenizer,
+            model=tiny_lstm_config(tiny_tokenizer),
+            dataset=nsmc_dir,
+            overwrite_output_dir=resume is None,
+        )
+
+    first = run()
+    assert first.metrics["total_train_runtime"] == round(first.metrics["train_runtime"], 2)
+    marker_path = tmp_path / "checkpoint-3" / "checkpoint_complete.json"
+    marker = json.loads(marker_path.read_text())
+    assert 0 < marker["elapsed_seconds"] < 600
+    marker["elapsed_seconds"] = 1000.0  # as if the first sitting had trained 1,000 s before its checkpoint
+    marker_path.write_text(json.dumps(marker))
+    shutil.rmtree(tmp_path / "checkpoint-6")  # the run was stopped after its checkpoint at step 3
+    resumed = run(resume="latest")
+    assert resumed.metrics["total_train_runtime"] == round(1000.0 + resumed.metrics["train_runtime"], 2)
+    wall_time = json.loads((tmp_path / "run_info.json").read_text())["wall_time_seconds"]
+    assert resumed.metrics["total_train_runtime"] <= wall_time < resumed.metrics["total_train_runtime"] + 60
+
+
 def weight_averaging_run(tiny_tokenizer, nsmc_dir, output_dir, weight_averaging, resume=None):
     # 200 training reviews in batches of 4: 50 steps an epoch, so 0.04 epochs is the last 2 steps.
     return finetune(
