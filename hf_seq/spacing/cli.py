@@ -122,6 +122,15 @@ class TrainSpacingArguments:
         metadata={"help": "tagger: add hashed embeddings of the character n-grams of these orders around each gap"},
     )
     ngram_buckets: int = field(default=2**17, metadata={"help": "tagger: rows of the n-gram embedding table"})
+    embedding_dropout: float | None = field(
+        default=None, metadata={"help": "tagger: dropout on the embedded characters (default: the config's, 0.1)"}
+    )
+    dropout: float | None = field(
+        default=None, metadata={"help": "tagger: dropout between recurrent layers (default: the config's, 0.2)"}
+    )
+    output_dropout: float | None = field(
+        default=None, metadata={"help": "tagger: dropout before the tagging head (default: the config's, 0.2)"}
+    )
     vocab_size: int = field(default=3000, metadata={"help": "character tokenizer size (260 ids are reserved)"})
     num_train_epochs: float = 1.0
     max_steps: int = -1
@@ -131,6 +140,15 @@ class TrainSpacingArguments:
     seed: int = 0
     num_threads: int | None = field(default=None, metadata={"help": "CPU threads torch may use"})
     overwrite: bool = field(default=False, metadata={"help": "replace a non-empty --output_dir"})
+
+
+DROPOUTS = ("embedding_dropout", "dropout", "output_dropout")
+TAGGER_ONLY_OPTIONS = ("ngram_orders", *DROPOUTS)
+
+
+def _dropout_overrides(args) -> dict:
+    """The dropout probabilities given on the command line; the others keep the config's defaults."""
+    return {name: getattr(args, name) for name in DROPOUTS if getattr(args, name) is not None}
 
 
 def train_spacing(argv):
@@ -147,9 +165,10 @@ def train_spacing(argv):
 
     if args.architecture not in ("tagger", "seq2seq"):
         raise CommandError("train-spacing", f"--architecture must be tagger or seq2seq, got {args.architecture!r}")
-    if args.architecture == "seq2seq" and args.ngram_orders:
+    tagger_options = [name for name in TAGGER_ONLY_OPTIONS if getattr(args, name) not in (None, [])]
+    if args.architecture == "seq2seq" and tagger_options:
         raise CommandError(
-            "train-spacing", "--ngram_orders is a tagger option: leave it out with --architecture seq2seq"
+            "train-spacing", f"--{tagger_options[0]} is a tagger option: leave it out with --architecture seq2seq"
         )
     if args.architecture == "seq2seq" and args.tokenizer is None:
         raise CommandError(
@@ -196,6 +215,7 @@ def train_spacing(argv):
                     "num_hidden_layers": args.num_hidden_layers,
                     "ngram_orders": args.ngram_orders,
                     "ngram_buckets": args.ngram_buckets,
+                    **_dropout_overrides(args),
                 },
                 vocab_size=args.vocab_size,
                 num_train_epochs=args.num_train_epochs,

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from hf_seq.models.recurrent import GRUConfig
 from hf_seq.spacing import remove_spaces
 from hf_seq.spacing.cli import space
 from tests.spacing.conftest import SPACED_TEXTS
@@ -63,11 +64,16 @@ def test_train_spacing_trains_a_tagger_then_a_seq2seq_model_on_its_tokenizer(tmp
     small = ["--embedding_size", "8", "--hidden_size", "8", "--max_steps", "2", "--batch_size", "4"]
     tagger_dir, seq2seq_dir = tmp_path / "tagger", tmp_path / "seq2seq"
     ngrams = ["--ngram_orders", "2", "3", "--ngram_buckets", "64"]
+    dropouts = ["--embedding_dropout", "0", "--output_dropout", "0.3"]
     train_spacing(
-        ["--train_file", str(train_file), "--output_dir", str(tagger_dir), "--vocab_size", "300", *ngrams, *small]
+        ["--train_file", str(train_file), "--output_dir", str(tagger_dir), "--vocab_size", "300"]
+        + [*ngrams, *dropouts, *small]
     )
     tagger_config = json.loads((tagger_dir / "config.json").read_text())
     assert (tagger_config["ngram_orders"], tagger_config["ngram_buckets"]) == ([2, 3], 64)
+    # the dropouts given are set; the one left out keeps the config's default
+    assert (tagger_config["embedding_dropout"], tagger_config["output_dropout"]) == (0.0, 0.3)
+    assert tagger_config["dropout"] == GRUConfig().dropout
     space(["--model", str(tagger_dir), "--input", str(train_file), "--output", str(tmp_path / "tagged.txt")])
     tagged = (tmp_path / "tagged.txt").read_text(encoding="utf-8").splitlines()
     assert [remove_spaces(line) for line in tagged] == [remove_spaces(text) for text in SPACED_TEXTS]
@@ -92,7 +98,7 @@ def test_train_spacing_trains_a_tagger_then_a_seq2seq_model_on_its_tokenizer(tmp
     assert [remove_spaces(line) for line in written] == [remove_spaces(text) for text in SPACED_TEXTS]
 
 
-def test_train_spacing_refuses_bad_ngram_options_before_any_work(tmp_path, monkeypatch):
+def test_train_spacing_refuses_bad_tagger_options_before_any_work(tmp_path, monkeypatch):
     from hf_seq.spacing import tagger
     from hf_seq.spacing.cli import train_spacing
 
@@ -111,6 +117,14 @@ def test_train_spacing_refuses_bad_ngram_options_before_any_work(tmp_path, monke
             ["--train_file", str(train_file), "--output_dir", str(output_dir), "--architecture", "seq2seq"]
             + ["--tokenizer", "x", "--ngram_orders", "2"]
         )
+    with pytest.raises(SystemExit, match="--dropout is a tagger option"):
+        train_spacing(
+            ["--train_file", str(train_file), "--output_dir", str(output_dir), "--architecture", "seq2seq"]
+            + ["--tokenizer", "x", "--dropout", "0"]
+        )
+    with pytest.raises(SystemExit, match=r"train-spacing: error: config_overrides: .*dropout.*probability") as error:
+        train_spacing(["--train_file", str(train_file), "--output_dir", str(output_dir), "--dropout", "1.5"])
+    assert "\n" not in str(error.value) and not output_dir.exists()
 
 
 def test_train_spacing_names_a_seq2seq_run_without_tokenizer(tmp_path):
