@@ -123,13 +123,13 @@ class TrainSpacingArguments:
     )
     ngram_buckets: int = field(default=2**17, metadata={"help": "tagger: rows of the n-gram embedding table"})
     embedding_dropout: float | None = field(
-        default=None, metadata={"help": "tagger: dropout on the embedded characters (default: the config's, 0.1)"}
+        default=None, metadata={"help": "tagger: dropout on the embedded characters (default: the config's)"}
     )
     dropout: float | None = field(
-        default=None, metadata={"help": "tagger: dropout between recurrent layers (default: the config's, 0.2)"}
+        default=None, metadata={"help": "tagger: dropout between recurrent layers (default: the config's)"}
     )
     output_dropout: float | None = field(
-        default=None, metadata={"help": "tagger: dropout before the tagging head (default: the config's, 0.2)"}
+        default=None, metadata={"help": "tagger: dropout before the tagging head (default: the config's)"}
     )
     vocab_size: int = field(default=3000, metadata={"help": "character tokenizer size (260 ids are reserved)"})
     num_train_epochs: float = 1.0
