@@ -131,6 +131,14 @@ class TrainSpacingArguments:
     output_dropout: float | None = field(
         default=None, metadata={"help": "tagger: dropout before the tagging head (default: the config's)"}
     )
+    token_classifier_context: str | None = field(
+        default=None,
+        metadata={"help": "tagger: every gap also reads this pooling of the whole text: last, mean, max or concat"},
+    )
+    loss_weighting: str | None = field(
+        default=None,
+        metadata={"help": "tagger: gap (each gap weighs alike; the default) or review (each text weighs alike)"},
+    )
     vocab_size: int = field(default=3000, metadata={"help": "character tokenizer size (260 ids are reserved)"})
     num_train_epochs: float = 1.0
     max_steps: int = -1
@@ -143,7 +151,7 @@ class TrainSpacingArguments:
 
 
 DROPOUTS = ("embedding_dropout", "dropout", "output_dropout")
-TAGGER_ONLY_OPTIONS = ("ngram_orders", *DROPOUTS)
+TAGGER_ONLY_OPTIONS = ("ngram_orders", *DROPOUTS, "token_classifier_context", "loss_weighting")
 
 
 def _dropout_overrides(args) -> dict:
@@ -215,6 +223,7 @@ def train_spacing(argv):
                     "num_hidden_layers": args.num_hidden_layers,
                     "ngram_orders": args.ngram_orders,
                     "ngram_buckets": args.ngram_buckets,
+                    "token_classifier_context": args.token_classifier_context,
                     **_dropout_overrides(args),
                 },
                 vocab_size=args.vocab_size,
@@ -222,6 +231,7 @@ def train_spacing(argv):
                 max_steps=args.max_steps,
                 batch_size=args.batch_size,
                 learning_rate=args.learning_rate,
+                loss_weighting=args.loss_weighting or "gap",
                 eval_steps=args.eval_steps,
                 seed=args.seed,
                 overwrite=args.overwrite,

@@ -26,6 +26,7 @@ from .metrics import positions_f1
 CELLS = {"gru": (GRUConfig, GRUForTokenClassification), "lstm": (LSTMConfig, LSTMForTokenClassification)}
 LABELS = {0: "no_space", 1: "space"}
 IGNORED = -100  # Trainer's loss and our metrics skip this label (padding, and the last character: no gap after it)
+LOSS_WEIGHTINGS = ("gap", "review")
 
 
 def train_character_tokenizer(texts, vocab_size: int = 3000, output_dir: str | os.PathLike | None = None):
@@ -93,6 +94,18 @@ def tagging_metrics(eval_prediction) -> dict:
     }
 
 
+def review_weighted_loss(outputs, labels, num_items_in_batch=None) -> torch.Tensor:
+    """Cross-entropy averaged over each review's gaps, then over the batch's reviews: every review weighs alike,
+    as in the per-review space F1 (the model's own loss, a mean over all gaps, weighs long reviews more)."""
+    logits = outputs["logits"]
+    per_gap = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORED, reduction="none"
+    ).view_as(labels)
+    gaps_per_review = (labels != IGNORED).sum(dim=1)
+    per_review = per_gap.sum(dim=1) / gaps_per_review.clamp(min=1)
+    return per_review.sum() / (gaps_per_review > 0).sum().clamp(min=1)
+
+
 def tagger_config(tokenizer, cell: str = "gru", **overrides):
     """The config of a bidirectional character tagger over `tokenizer`'s vocabulary, with two labels."""
     if cell not in CELLS:
@@ -133,6 +146,7 @@ def train_spacing_tagger(
     learning_rate: float = 3e-3,
     warmup_ratio: float = 0.02,
     max_grad_norm: float = 1.0,
+    loss_weighting: str = "gap",
     eval_steps: int | None = None,
     logging_steps: int = 100,
     seed: int = 0,
@@ -149,12 +163,16 @@ def train_spacing_tagger(
         model: a tagger folder to continue training (its config and tokenizer are kept; `cell` and
             `config_overrides` are then ignored).
         cell: "gru" or "lstm"; `config_overrides` sets any other config field (e.g. `{"hidden_size": 256}`).
+        loss_weighting: "gap" (the model's loss: every gap of the batch weighs alike) or "review"
+            (`review_weighted_loss`: every review weighs alike, as in the space F1 averaged over reviews).
         eval_steps: evaluate (and keep the best checkpoint) every this many steps; by default once per epoch.
         overwrite: replace a non-empty `output_dir`.
     """
     output_dir = os.fspath(output_dir)
     if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
         raise FileExistsError(f"output folder {output_dir} is not empty: choose another, or pass overwrite=True")
+    if loss_weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"unknown loss_weighting {loss_weighting!r}: choose one of {', '.join(LOSS_WEIGHTINGS)}")
     if model is None:  # a bad cell or field fails before any tokenizer training or encoding
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
@@ -206,6 +224,7 @@ def train_spacing_tagger(
         processing_class=tokenizer,
         compute_metrics=tagging_metrics,
         preprocess_logits_for_metrics=argmax_logits,
+        compute_loss_func=review_weighted_loss if loss_weighting == "review" else None,
     )
     train_result = trainer.train()
     metrics = dict(train_result.metrics)
@@ -227,8 +246,16 @@ def train_spacing_tagger(
             "cell": config.rnn_type.lower(),
             "config": {
                 key: getattr(config, key)
-                for key in ("embedding_size", "hidden_size", "num_hidden_layers", "ngram_orders", "ngram_buckets")
+                for key in (
+                    "embedding_size",
+                    "hidden_size",
+                    "num_hidden_layers",
+                    "ngram_orders",
+                    "ngram_buckets",
+                    "token_classifier_context",
+                )
             },
+            "loss_weighting": loss_weighting,
             "num_train_epochs": num_train_epochs,
             "max_steps": max_steps,
             "batch_size": batch_size,

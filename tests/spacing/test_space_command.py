@@ -65,12 +65,15 @@ def test_train_spacing_trains_a_tagger_then_a_seq2seq_model_on_its_tokenizer(tmp
     tagger_dir, seq2seq_dir = tmp_path / "tagger", tmp_path / "seq2seq"
     ngrams = ["--ngram_orders", "2", "3", "--ngram_buckets", "64"]
     dropouts = ["--embedding_dropout", "0", "--output_dropout", "0.3"]
+    review_level = ["--token_classifier_context", "mean", "--loss_weighting", "review"]
     train_spacing(
         ["--train_file", str(train_file), "--output_dir", str(tagger_dir), "--vocab_size", "300"]
-        + [*ngrams, *dropouts, *small]
+        + [*ngrams, *dropouts, *review_level, *small]
     )
     tagger_config = json.loads((tagger_dir / "config.json").read_text())
     assert (tagger_config["ngram_orders"], tagger_config["ngram_buckets"]) == ([2, 3], 64)
+    assert tagger_config["token_classifier_context"] == "mean"
+    assert json.loads((tagger_dir / "run_info.json").read_text())["hyperparameters"]["loss_weighting"] == "review"
     # the dropouts given are set; the one left out keeps the config's default
     assert (tagger_config["embedding_dropout"], tagger_config["output_dropout"]) == (0.0, 0.3)
     assert tagger_config["dropout"] == GRUConfig().dropout
@@ -122,6 +125,15 @@ def test_train_spacing_refuses_bad_tagger_options_before_any_work(tmp_path, monk
             ["--train_file", str(train_file), "--output_dir", str(output_dir), "--architecture", "seq2seq"]
             + ["--tokenizer", "x", "--dropout", "0"]
         )
+    for option, value in [("--token_classifier_context", "mean"), ("--loss_weighting", "review")]:
+        with pytest.raises(SystemExit, match=f"{option} is a tagger option"):
+            train_spacing(
+                ["--train_file", str(train_file), "--output_dir", str(output_dir), "--architecture", "seq2seq"]
+                + ["--tokenizer", "x", option, value]
+            )
+    with pytest.raises(SystemExit, match="train-spacing: error: .*unknown loss_weighting 'token'"):
+        train_spacing(["--train_file", str(train_file), "--output_dir", str(output_dir), "--loss_weighting", "token"])
+    assert not output_dir.exists()
     with pytest.raises(SystemExit, match=r"train-spacing: error: config_overrides: .*dropout.*probability") as error:
         train_spacing(["--train_file", str(train_file), "--output_dir", str(output_dir), "--dropout", "1.5"])
     assert "\n" not in str(error.value) and not output_dir.exists()

@@ -13,6 +13,7 @@ from hf_seq.spacing import (
     train_character_tokenizer,
     train_spacing_tagger,
 )
+from hf_seq.spacing.tagger import IGNORED, review_weighted_loss
 from tests.spacing.conftest import SPACED_TEXTS
 
 
@@ -90,6 +91,28 @@ def test_training_refuses_a_non_empty_output_dir(tmp_path):
 def test_unknown_cell_is_named(tmp_path):
     with pytest.raises(ValueError, match="unknown cell 'rnn'"):
         train_spacing_tagger(spacing_pairs(SPACED_TEXTS), output_dir=tmp_path / "out", cell="rnn", vocab_size=300)
+
+
+def test_review_weighted_loss_weighs_every_review_alike():
+    import torch
+
+    logits = torch.randn(3, 6, 2, generator=torch.Generator().manual_seed(0))
+    labels = torch.full((3, 6), IGNORED)
+    labels[0, :5] = torch.tensor([0, 1, 0, 1, 0])  # a review of 5 gaps
+    labels[1, 0] = 1  # a review of 1 gap
+    # row 2: a text of one character, no gap: it counts for nothing
+    per_gap = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(3, 6)
+    loss = review_weighted_loss({"logits": logits}, labels)
+    torch.testing.assert_close(loss, (per_gap[0, :5].mean() + per_gap[1, 0]) / 2)
+    gap_mean = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())
+    assert not torch.isclose(loss, gap_mean)
+    assert review_weighted_loss({"logits": logits}, torch.full((3, 6), IGNORED)) == 0
+
+
+def test_unknown_loss_weighting_is_named_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="unknown loss_weighting 'token'"):
+        train_spacing_tagger(spacing_pairs(SPACED_TEXTS), output_dir=tmp_path / "out", loss_weighting="token")
+    assert not (tmp_path / "out").exists()
 
 
 def test_training_continues_from_a_saved_tagger(tiny_tagger, tmp_path):

@@ -92,6 +92,9 @@ class RecurrentConfig(PretrainedConfig):
         pooling (`str`, defaults to `"last"`): how a sequence-classification head summarises the sequence: the last
             real token (`"last"`; bidirectional models join the ends of both directions), `"mean"` or `"max"` over
             the real tokens, or all three side by side (`"concat"`, ULMFiT's concat pooling: last, max, mean).
+        token_classifier_context (`str`, optional): a token-classification head also reads, beside each position's
+            output, this pooling of the whole sequence (the choices of `pooling`): what the review as a whole says,
+            e.g. its writer's style, at every position. Left out, each position reads its own output only.
         ngram_orders (`list[int]`, defaults to `[]`): add to each token's embedding hashed embeddings of the n-grams
             of these orders that cross the boundary after it (order 2: tokens t, t+1; order 3: t-1..t+1 and t..t+2):
             cheap extra capacity for a tagger of what follows a token (e.g. a space), as the character-bigram
@@ -118,6 +121,7 @@ class RecurrentConfig(PretrainedConfig):
     initializer: str = one_of(INITIALIZERS)(default="uniform")
     initializer_range: float | int = positive_number(default=0.1)
     pooling: str = one_of(POOLINGS)(default="last")
+    token_classifier_context: str | None = one_of((None, *POOLINGS))(default=None)
     ngram_orders: list[int] = ngram_orders(default_factory=list)
     ngram_buckets: int = ngram_buckets(default=2**17)
     pad_token_id: int | None = 0

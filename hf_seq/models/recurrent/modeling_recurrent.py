@@ -868,7 +868,14 @@ class RecurrentForSequenceClassification(RecurrentClassifierBase):
 
 
 class RecurrentForTokenClassification(RecurrentClassifierBase):
-    """A recurrent encoder with a linear classifier on every position (many-to-many, e.g. tagging)."""
+    """A recurrent encoder with a linear classifier on every position (many-to-many, e.g. tagging); with
+    `config.token_classifier_context`, each position's classifier also reads a pooling of the whole sequence."""
+
+    def _classifier_input_size(self, config: RecurrentConfig) -> int:
+        size = super()._classifier_input_size(config)
+        if config.token_classifier_context is None:
+            return size
+        return size + (3 * size if config.token_classifier_context == "concat" else size)
 
     @can_return_tuple
     def forward(
@@ -886,8 +893,16 @@ class RecurrentForTokenClassification(RecurrentClassifierBase):
         last_hidden_state, reading_mask, hidden_states = self._encode(
             input_ids, attention_mask, inputs_embeds, **kwargs
         )
+        context = None  # pooled in reading order, as sequence classification pools
+        if self.config.token_classifier_context is not None:
+            context = _pool(
+                last_hidden_state, reading_mask, self.config.token_classifier_context, self.config.bidirectional
+            )
         if self.config.reading_direction == "backward":  # back to the tokens' own positions, where the labels are
             last_hidden_state = _reverse_real_tokens(last_hidden_state, reading_mask)
+        if context is not None:
+            context = context[:, None, :].expand(-1, last_hidden_state.shape[1], -1)
+            last_hidden_state = torch.cat([last_hidden_state, context], dim=-1)
         logits = self.classifier(last_hidden_state)
 
         loss = None

@@ -46,6 +46,7 @@ def test_model_types_are_distinct():
         ("initializer", "normal"),
         ("initializer_range", 0),
         ("pooling", "first"),
+        ("token_classifier_context", "first"),
         ("ngram_orders", [1]),
         ("ngram_orders", 2),
         ("ngram_buckets", 0),

@@ -260,6 +260,55 @@ def test_token_classification_is_padding_invariant(cell, bidirectional, side, ng
     torch.testing.assert_close(noisy, batched, atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize(
+    "context, reading",
+    [("last", "bidirectional"), ("mean", "bidirectional"), ("max", "bidirectional"), ("concat", "bidirectional")]
+    + [("last", "forward"), ("last", "backward")],
+)
+def test_token_classifier_context_is_padding_invariant(context, reading, side):
+    direction = {"bidirectional": True} if reading == "bidirectional" else {"reading_direction": reading}
+    model = make_model(
+        AutoModelForTokenClassification, "gru", num_labels=3, token_classifier_context=context, **direction
+    )
+    ids, mask = pad_batch(SEQUENCES, side)
+    with torch.no_grad():
+        batched = model(ids, attention_mask=mask).logits
+        for row, sequence in enumerate(SEQUENCES):
+            alone = model(torch.tensor([sequence])).logits[0]
+            torch.testing.assert_close(batched[row, real_positions(mask, row)], alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("context", ["last", "mean", "max"])
+def test_token_classifier_context_puts_the_pooled_sequence_beside_each_position(context):
+    model = make_model(AutoModelForTokenClassification, "lstm", num_labels=2, bidirectional=True)
+    with_context = make_model(
+        AutoModelForTokenClassification, "lstm", num_labels=2, bidirectional=True, token_classifier_context=context
+    )
+    width = model.classifier.in_features
+    assert with_context.classifier.in_features == 2 * width
+    with_context.model.load_state_dict(model.model.state_dict())
+    ids = torch.tensor([SEQUENCES[0]])
+    with torch.no_grad():
+        states = model.model(ids).last_hidden_state
+        pooled = {"last": torch.cat([states[:, -1, :16], states[:, 0, 16:]], -1), "mean": states.mean(1)}
+        pooled["max"] = states.max(1).values
+        position_weight, context_weight = with_context.classifier.weight.split(width, dim=1)
+        expected = (
+            states @ position_weight.T + pooled[context][:, None] @ context_weight.T + with_context.classifier.bias
+        )
+        torch.testing.assert_close(with_context(ids).logits, expected, atol=1e-5, rtol=1e-5)
+        # each position reads the whole sequence: changing its last token changes the first position's logits
+        changed = ids.clone()
+        changed[0, -1] = 40
+        unidirectional = make_model(
+            AutoModelForTokenClassification, "lstm", num_labels=2, token_classifier_context=context
+        )
+        plain = make_model(AutoModelForTokenClassification, "lstm", num_labels=2)
+        assert not torch.allclose(unidirectional(ids).logits[0, 0], unidirectional(changed).logits[0, 0])
+        torch.testing.assert_close(plain(ids).logits[0, 0], plain(changed).logits[0, 0])
+
+
 def test_ngram_ids_at_a_position_are_the_windows_around_the_boundary_after_it():
     orders, buckets = [2, 3], 97
     ids = torch.tensor([[5, 9, 13, 7, 21, 8]])
