@@ -499,8 +499,15 @@ def test_remote_code_loads_without_hf_seq(tmp_path, cell):
     assert result["generated"] == expected_generation.tolist()
 
 
-def test_a_tagger_with_ngram_features_loads_without_hf_seq(tmp_path):
-    tagger = make_model(AutoModelForTokenClassification, "gru", num_labels=2, bidirectional=True, ngram_orders=[2, 3])
+def test_a_tagger_with_ngram_features_and_a_context_loads_without_hf_seq(tmp_path):
+    tagger = make_model(
+        AutoModelForTokenClassification,
+        "gru",
+        num_labels=2,
+        bidirectional=True,
+        ngram_orders=[2, 3],
+        token_classifier_context="concat",
+    )
     tagger.save_pretrained(tmp_path / "tagger")
     ids, mask = pad_batch(SEQUENCES, "right")
     with torch.no_grad():
