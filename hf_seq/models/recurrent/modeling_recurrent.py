@@ -774,6 +774,11 @@ def _pool(hidden_states, attention_mask, pooling, bidirectional):
     return torch.cat([hidden_states[rows, last_index, :half], hidden_states[rows, first_index, half:]], dim=-1)
 
 
+def _pooled_size(size: int, pooling: str) -> int:
+    """The width of `_pool`'s summary of states of width `size`: "concat" puts last, max and mean side by side."""
+    return 3 * size if pooling == "concat" else size
+
+
 def _reverse_real_tokens(tensor, attention_mask):
     """Each row's real positions in reverse order, padding left where it is (applying it twice restores the input).
 
@@ -840,8 +845,7 @@ class RecurrentForSequenceClassification(RecurrentClassifierBase):
     """A recurrent encoder, a pooling of its outputs (`config.pooling`) and a linear classifier."""
 
     def _classifier_input_size(self, config: RecurrentConfig) -> int:
-        size = super()._classifier_input_size(config)
-        return 3 * size if config.pooling == "concat" else size  # last, max and mean side by side
+        return _pooled_size(super()._classifier_input_size(config), config.pooling)
 
     @can_return_tuple
     def forward(
@@ -875,7 +879,7 @@ class RecurrentForTokenClassification(RecurrentClassifierBase):
         size = super()._classifier_input_size(config)
         if config.token_classifier_context is None:
             return size
-        return size + (3 * size if config.token_classifier_context == "concat" else size)
+        return size + _pooled_size(size, config.token_classifier_context)
 
     @can_return_tuple
     def forward(
