@@ -9,7 +9,8 @@ as it allows (kiwipiepy: one worker thread, `num_workers=1`, fed the whole list)
 
     python bench/bench_spacing.py --data_dir ../shared/data/reviews_lm --tagger runs/spacing/tagger-bigru128-long \
         [--seq2seq runs/spacing/seq2seq-general-if ...] [--seq2seq_max_texts 1000] [--unconstrained] \
-        [--beam_models runs/spacing/seq2seq-general-if] [--int8] [--output bench/results/spacing.json] \
+        [--beam_models runs/spacing/seq2seq-general-if] [--int8] [--decisions argmax expected_f1] \
+        [--output bench/results/spacing.json] \
         [--heatmap docs/figures/spacing_attention.png --heatmap_model runs/spacing/seq2seq-general-if]
 """
 
@@ -22,6 +23,7 @@ import time
 import torch
 
 from hf_seq.spacing import load_spacing_model, load_spacing_pairs, restore_spacing, spacing_scores
+from hf_seq.spacing.restore import DECISIONS
 
 
 def measure(name, restore, sources, targets):
@@ -85,6 +87,9 @@ def main():
     parser.add_argument("--unconstrained", action="store_true", help="also run seq2seq models without constraints")
     parser.add_argument("--no_kiwi", action="store_true", help="leave kiwipiepy out")
     parser.add_argument("--int8", action="store_true", help="also run every model quantised to dynamic int8")
+    parser.add_argument(
+        "--decisions", nargs="+", default=["argmax"], choices=DECISIONS, help="taggers: each decision to run"
+    )
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--output", help="write the figures to this JSON file (refused if it exists)")
     parser.add_argument("--heatmap", help="draw the attention of --heatmap_model on a few test reviews to this PNG")
@@ -111,10 +116,15 @@ def main():
         rows.append(measure("kiwipiepy Kiwi.space", kiwi_restore(), sources, targets))
     precisions = [False, True] if args.int8 else [False]
     for folder in args.tagger:
-        for int8 in precisions:
-            restore = model_restore(folder, int8=int8, batch_size=args.batch_size)
-            name = f"tagger {os.path.basename(os.path.normpath(folder))}{', int8' if int8 else ''}"
-            rows.append(measure(name, restore, sources, targets))
+        for decision in args.decisions:
+            for int8 in precisions:
+                restore = model_restore(folder, int8=int8, batch_size=args.batch_size, decision=decision)
+                name = f"tagger {os.path.basename(os.path.normpath(folder))}"
+                if decision != "argmax":
+                    name += f", {decision}"
+                if int8:
+                    name += ", int8"
+                rows.append(measure(name, restore, sources, targets))
     seq2seq_count = args.seq2seq_max_texts or len(sources)
     if args.seq2seq and seq2seq_count < len(sources):
         subset_sources, subset_targets = sources[:seq2seq_count], targets[:seq2seq_count]

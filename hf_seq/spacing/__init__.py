@@ -16,7 +16,7 @@ from .data import (
     spacing_pairs,
 )
 from .metrics import positions_f1, space_positions, spacing_scores
-from .restore import SpacingModel, load_spacing_model, restore_spacing
+from .restore import SpacingModel, expected_f1_spaces, load_spacing_model, restore_spacing
 from .tagger import CharacterIds, encode_for_tagging, train_character_tokenizer, train_spacing_tagger
 
 
@@ -26,6 +26,7 @@ __all__ = [
     "SpacingModel",
     "characters_with_spaces",
     "encode_for_tagging",
+    "expected_f1_spaces",
     "is_well_spaced",
     "load_spacing_model",
     "load_spacing_pairs",

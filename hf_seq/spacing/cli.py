@@ -18,6 +18,10 @@ class SpaceArguments:
     overwrite: bool = field(default=False, metadata={"help": "replace --output if it exists"})
     num_threads: int | None = field(default=None, metadata={"help": "CPU threads torch may use (default: torch's)"})
     int8: bool = field(default=False, metadata={"help": "quantise the model to dynamic int8 (CPU): faster, same F1"})
+    decision: str = field(
+        default="argmax",
+        metadata={"help": "taggers: argmax (each gap on its own) or expected_f1 (per text, the best expected F1)"},
+    )
 
 
 def space(argv):
@@ -41,6 +45,7 @@ def space(argv):
             batch_size=args.batch_size,
             num_beams=args.num_beams,
             show_progress=args.input is not None,
+            decision=args.decision,
         )
     except (ValueError, OSError) as error:
         raise CommandError("space", error) from None
@@ -139,6 +144,13 @@ class TrainSpacingArguments:
         default=None,
         metadata={"help": "tagger: gap (each gap weighs alike; the default) or review (each text weighs alike)"},
     )
+    teachers: list[str] = field(
+        default_factory=list,
+        metadata={"help": "tagger: tagger folders to distil (their mean probabilities join the labels in the loss)"},
+    )
+    distillation_weight: float | None = field(
+        default=None, metadata={"help": "tagger, with --teachers: the teachers' share of the loss (default 0.5)"}
+    )
     vocab_size: int = field(default=3000, metadata={"help": "character tokenizer size (260 ids are reserved)"})
     num_train_epochs: float = 1.0
     max_steps: int = -1
@@ -151,7 +163,14 @@ class TrainSpacingArguments:
 
 
 DROPOUTS = ("embedding_dropout", "dropout", "output_dropout")
-TAGGER_ONLY_OPTIONS = ("ngram_orders", *DROPOUTS, "token_classifier_context", "loss_weighting")
+TAGGER_ONLY_OPTIONS = (
+    "ngram_orders",
+    *DROPOUTS,
+    "token_classifier_context",
+    "loss_weighting",
+    "teachers",
+    "distillation_weight",
+)
 
 
 def _dropout_overrides(args) -> dict:
@@ -178,6 +197,8 @@ def train_spacing(argv):
         raise CommandError(
             "train-spacing", f"--{tagger_options[0]} is a tagger option: leave it out with --architecture seq2seq"
         )
+    if args.distillation_weight is not None and not args.teachers:
+        raise CommandError("train-spacing", "--distillation_weight needs --teachers: give the taggers to distil")
     if args.architecture == "seq2seq" and args.tokenizer is None:
         raise CommandError(
             "train-spacing", "--architecture seq2seq needs --tokenizer (e.g. a spacing tagger's folder)"
@@ -232,6 +253,8 @@ def train_spacing(argv):
                 batch_size=args.batch_size,
                 learning_rate=args.learning_rate,
                 loss_weighting=args.loss_weighting or "gap",
+                teachers=args.teachers,
+                distillation_weight=0.5 if args.distillation_weight is None else args.distillation_weight,
                 eval_steps=args.eval_steps,
                 seed=args.seed,
                 overwrite=args.overwrite,

@@ -21,6 +21,9 @@ from .tagger import CharacterIds
 
 # The token a seq2seq spacing model writes for a space: the word-boundary marker of tokenizer_training's tokenizers.
 SPACE_TOKEN = "▁"
+# How a tagger's probabilities become spaces: each gap on its own (a space where it is the likelier label), or per
+# text, the spaces that maximise the text's expected space F1 (`expected_f1_spaces`).
+DECISIONS = ("argmax", "expected_f1")
 
 
 @dataclass
@@ -89,6 +92,7 @@ def restore_spacing(
     constrained: bool = True,
     show_progress: bool = False,
     int8: bool = False,
+    decision: str = "argmax",
 ):
     """Texts with their spaces restored (a list for a list, a string for a string).
 
@@ -103,6 +107,9 @@ def restore_spacing(
         int8: run the model quantised to dynamic int8 on the CPU (about twice as fast for the taggers of
             docs/spacing.md, at the same F1). To restore many calls' worth, quantise once:
             `load_spacing_model(folder, int8=True)`, and pass that.
+        decision: taggers only: "argmax" (a space where the tagger finds it likelier than none) or "expected_f1"
+            (per text, the spaces that maximise its expected space F1 under the tagger's probabilities: more
+            spaces where the tagger is unsure).
     """
     single = isinstance(texts, str)
     texts = [texts] if single else list(texts)
@@ -111,7 +118,11 @@ def restore_spacing(
             raise TypeError(f"texts[{index}] is {type(text).__name__}, not a string: give texts as strings")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}: choose one of {', '.join(DECISIONS)}")
     spacing_model = load_spacing_model(model, int8=int8)
+    if spacing_model.is_seq2seq and decision != "argmax":
+        raise ValueError(f"decision={decision!r} is for taggers: a seq2seq model decides as it decodes; leave it out")
     characters = [remove_spaces(text) for text in texts]
     order = sorted(range(len(texts)), key=lambda index: len(characters[index]))
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
@@ -125,7 +136,7 @@ def restore_spacing(
         if spacing_model.is_seq2seq:
             outputs = _restore_with_seq2seq(spacing_model, batch_characters, num_beams, constrained)
         else:
-            outputs = _restore_with_tagger(spacing_model, batch_characters)
+            outputs = _restore_with_tagger(spacing_model, batch_characters, decision)
         for index, output in zip(batch, outputs):
             restored[index] = output
     return restored[0] if single else restored
@@ -142,14 +153,40 @@ def _padded_batch(id_rows, pad_token_id):
     return input_ids, attention_mask
 
 
-def _restore_with_tagger(spacing_model: SpacingModel, batch_characters: list[str]) -> list[str]:
-    """A space after each character the tagger labels `space`."""
+def _restore_with_tagger(spacing_model: SpacingModel, batch_characters: list[str], decision: str) -> list[str]:
+    """A space after each character the tagger labels `space` (`decision="argmax"`), or after the characters
+    `expected_f1_spaces` picks from the tagger's probabilities."""
     id_rows = [spacing_model.character_ids(text) for text in batch_characters]
     input_ids, attention_mask = _padded_batch(id_rows, spacing_model.tokenizer.pad_token_id)
     with torch.inference_mode():
         logits = spacing_model.model(input_ids=input_ids, attention_mask=attention_mask).logits
-    labels = logits.argmax(dim=-1).tolist()
+    if decision == "expected_f1":
+        lengths = attention_mask.sum(dim=-1, keepdim=True)
+        gaps = torch.arange(input_ids.shape[-1]) < lengths - 1  # a gap after each character but the last
+        labels = expected_f1_spaces(logits.float().softmax(dim=-1)[..., 1], gaps).long().tolist()
+    else:
+        labels = logits.argmax(dim=-1).tolist()
     return [spaced_text(text, row[: len(text)]) for text, row in zip(batch_characters, labels)]
+
+
+def expected_f1_spaces(space_probabilities: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+    """Per row, the gaps to put a space in that maximise the row's expected space F1.
+
+    `space_probabilities[i, j]`: the probability of a space in gap j of text i; `gaps`: a bool tensor of the same
+    shape, True where a gap exists. For any number k, the best k gaps are the k likeliest; with the gaps taken as
+    independent, spacing them scores about 2 * (the sum of their probabilities) / (k + the sum over all gaps) in
+    expectation (the ratio of the expected overlap to the expected sizes), and spacing none scores the probability
+    that no gap is a space (the F1 of two empty sets is 1). The best k is kept: a bool tensor like `gaps`.
+    """
+    probabilities = space_probabilities.double().masked_fill(~gaps, 0.0)
+    ranked, order = probabilities.sort(dim=-1, descending=True)
+    counts = torch.arange(1, probabilities.shape[-1] + 1, dtype=probabilities.dtype)
+    expected_f1 = 2 * ranked.cumsum(dim=-1) / (counts + probabilities.sum(dim=-1, keepdim=True))
+    expected_f1 = expected_f1.masked_fill(counts > gaps.sum(dim=-1, keepdim=True), -1.0)
+    no_space = (1 - probabilities).prod(dim=-1, keepdim=True)
+    best_count = torch.cat([no_space, expected_f1], dim=-1).argmax(dim=-1, keepdim=True)
+    ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(order.shape[-1]).expand_as(order))
+    return (ranks < best_count) & gaps
 
 
 def _restore_with_seq2seq(spacing_model, batch_characters, num_beams, constrained) -> list[str]:

@@ -101,9 +101,57 @@ def review_weighted_loss(outputs, labels, num_items_in_batch=None) -> torch.Tens
     per_gap = torch.nn.functional.cross_entropy(
         logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORED, reduction="none"
     ).view_as(labels)
+    return _mean_over_gaps(per_gap, labels, "review")
+
+
+def distillation_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_probabilities: torch.Tensor,
+    distillation_weight: float = 0.5,
+    loss_weighting: str = "gap",
+) -> torch.Tensor:
+    """Per gap, (1 - distillation_weight) x the cross-entropy to the label + distillation_weight x the cross-entropy
+    to the teachers' probabilities (knowledge distillation); averaged over gaps, or per review then over reviews
+    (`loss_weighting`, as in `review_weighted_loss`)."""
+    log_probabilities = logits.float().log_softmax(dim=-1)
+    to_labels = -log_probabilities.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    to_teachers = -(teacher_probabilities.float() * log_probabilities).sum(dim=-1)
+    per_gap = (1 - distillation_weight) * to_labels + distillation_weight * to_teachers
+    return _mean_over_gaps(per_gap.masked_fill(labels == IGNORED, 0.0), labels, loss_weighting)
+
+
+def _mean_over_gaps(per_gap: torch.Tensor, labels: torch.Tensor, loss_weighting: str) -> torch.Tensor:
+    """The mean of a per-gap loss (zero where the label is ignored): over all gaps ("gap"), or over each review's
+    gaps and then over the reviews that have any ("review")."""
     gaps_per_review = (labels != IGNORED).sum(dim=1)
+    if loss_weighting == "gap":
+        return per_gap.sum() / gaps_per_review.sum().clamp(min=1)
     per_review = per_gap.sum(dim=1) / gaps_per_review.clamp(min=1)
     return per_review.sum() / (gaps_per_review > 0).sum().clamp(min=1)
+
+
+class DistillationTrainer(Trainer):
+    """`Trainer` for a tagger learning from teacher taggers as well as from the labels: its loss is
+    `distillation_loss` against the mean of the teachers' probabilities (the teachers run without gradients)."""
+
+    def __init__(self, *args, teachers, distillation_weight: float, loss_weighting: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teachers = [teacher.to(self.args.device).eval() for teacher in teachers]
+        self.distillation_weight = distillation_weight
+        self.loss_weighting = loss_weighting
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        model_inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
+        outputs = model(**model_inputs)
+        with torch.no_grad():
+            teacher_probabilities = torch.stack(
+                [teacher(**model_inputs).logits.float().softmax(dim=-1) for teacher in self.teachers]
+            ).mean(dim=0)
+        loss = distillation_loss(
+            outputs.logits, inputs["labels"], teacher_probabilities, self.distillation_weight, self.loss_weighting
+        )
+        return (loss, outputs) if return_outputs else loss
 
 
 def tagger_config(tokenizer, cell: str = "gru", **overrides):
@@ -147,6 +195,8 @@ def train_spacing_tagger(
     warmup_ratio: float = 0.02,
     max_grad_norm: float = 1.0,
     loss_weighting: str = "gap",
+    teachers: list | None = None,
+    distillation_weight: float = 0.5,
     eval_steps: int | None = None,
     logging_steps: int = 100,
     seed: int = 0,
@@ -165,6 +215,9 @@ def train_spacing_tagger(
         cell: "gru" or "lstm"; `config_overrides` sets any other config field (e.g. `{"hidden_size": 256}`).
         loss_weighting: "gap" (the model's loss: every gap of the batch weighs alike) or "review"
             (`review_weighted_loss`: every review weighs alike, as in the space F1 averaged over reviews).
+        teachers: tagger folders to distil: the loss becomes `distillation_loss` against the mean of their
+            probabilities, with `distillation_weight` (0: the labels only, 1: the teachers only). They must share the
+            tokenizer, which is then the default one.
         eval_steps: evaluate (and keep the best checkpoint) every this many steps; by default once per epoch.
         overwrite: replace a non-empty `output_dir`.
     """
@@ -173,14 +226,23 @@ def train_spacing_tagger(
         raise FileExistsError(f"output folder {output_dir} is not empty: choose another, or pass overwrite=True")
     if loss_weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"unknown loss_weighting {loss_weighting!r}: choose one of {', '.join(LOSS_WEIGHTINGS)}")
+    if isinstance(distillation_weight, bool) or not 0 <= distillation_weight <= 1:
+        raise ValueError(f"distillation_weight must be between 0 and 1, got {distillation_weight!r}")
+    teacher_folders = [os.fspath(teacher) for teacher in teachers or []]
+    teacher_models = [_saved_tagger(folder) for folder in teacher_folders]
     if model is None:  # a bad cell or field fails before any tokenizer training or encoding
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
         built_config(CELLS[cell][0], config_overrides or {})
     started = time.perf_counter()
+    if tokenizer is None:  # a saved tagger's own, else the teachers', else one trained on the training targets
+        tokenizer = model if model is not None else (teacher_folders or [None])[0]
     if tokenizer is None:
-        tokenizer = model if model is not None else train_character_tokenizer(train_dataset["target"], vocab_size)
+        tokenizer = train_character_tokenizer(train_dataset["target"], vocab_size)
     tokenizer = load_tokenizer(tokenizer)
+    for folder in teacher_folders:
+        if load_tokenizer(folder).get_vocab() != tokenizer.get_vocab():
+            raise ValueError(f"teacher {folder} has another vocabulary than the tagger's: give its tokenizer")
     train_features = encode_for_tagging(train_dataset, tokenizer, max_length)
     eval_features = encode_for_tagging(eval_dataset, tokenizer, max_length) if eval_dataset is not None else None
 
@@ -215,7 +277,17 @@ def train_spacing_tagger(
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
-    trainer = Trainer(
+    if teacher_models:
+        trainer_class = DistillationTrainer
+        loss_options = {
+            "teachers": teacher_models,
+            "distillation_weight": distillation_weight,
+            "loss_weighting": loss_weighting,
+        }
+    else:
+        trainer_class = Trainer
+        loss_options = {"compute_loss_func": review_weighted_loss if loss_weighting == "review" else None}
+    trainer = trainer_class(
         model=model,
         args=arguments,
         train_dataset=train_features,
@@ -224,7 +296,7 @@ def train_spacing_tagger(
         processing_class=tokenizer,
         compute_metrics=tagging_metrics,
         preprocess_logits_for_metrics=argmax_logits,
-        compute_loss_func=review_weighted_loss if loss_weighting == "review" else None,
+        **loss_options,
     )
     train_result = trainer.train()
     metrics = dict(train_result.metrics)
@@ -256,6 +328,8 @@ def train_spacing_tagger(
                 )
             },
             "loss_weighting": loss_weighting,
+            "teachers": teacher_folders,
+            "distillation_weight": distillation_weight if teacher_folders else None,
             "num_train_epochs": num_train_epochs,
             "max_steps": max_steps,
             "batch_size": batch_size,
@@ -274,16 +348,26 @@ def _tagger_model(model, tokenizer, cell, config_overrides):
     if model is None:
         config = tagger_config(tokenizer, cell, **(config_overrides or {}))
         return CELLS[cell][1](config)
+    tagger = _saved_tagger(os.fspath(model))
+    if tagger.config.vocab_size != len(tokenizer):
+        raise ValueError(
+            f"{model} is a tagger for another vocabulary (vocab_size {tagger.config.vocab_size}, tokenizer "
+            f"{len(tokenizer)}): leave the tokenizer out to keep its own"
+        )
+    return tagger
+
+
+def _saved_tagger(folder):
+    """The spacing tagger saved in `folder`; an error naming the folder when it holds none."""
     from transformers import AutoModelForTokenClassification
 
     import hf_seq  # noqa: F401  (registers hf-seq's model families with the Auto classes)
 
-    tagger = AutoModelForTokenClassification.from_pretrained(os.fspath(model))
-    if tagger.config.num_labels != len(LABELS) or tagger.config.vocab_size != len(tokenizer):
-        raise ValueError(
-            f"{model} is not a spacing tagger for this tokenizer ({tagger.config.num_labels} labels, vocab_size "
-            f"{tagger.config.vocab_size}, tokenizer {len(tokenizer)}): give a folder saved by train_spacing_tagger"
-        )
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise FileNotFoundError(f"{folder} holds no config.json: give a folder saved by train_spacing_tagger")
+    tagger = AutoModelForTokenClassification.from_pretrained(folder)
+    if tagger.config.num_labels != len(LABELS):
+        raise ValueError(f"{folder} is not a spacing tagger ({tagger.config.num_labels} labels, a tagger has 2)")
     return tagger
 
 

@@ -48,6 +48,11 @@ def test_constrained_seq2seq_never_changes_the_characters(tiny_seq2seq, num_beam
         assert remove_spaces(output) == remove_spaces(text)
 
 
+def test_the_expected_f1_decision_is_refused_for_a_seq2seq_model(tiny_seq2seq):
+    with pytest.raises(ValueError, match="decision='expected_f1' is for taggers"):
+        restore_spacing(["가나다"], model=tiny_seq2seq, decision="expected_f1")
+
+
 def test_attention_map_rows_follow_the_constrained_output(tiny_seq2seq, tmp_path):
     from hf_seq.spacing import load_spacing_model
     from hf_seq.spacing.seq2seq import save_spacing_attention_map, spacing_attention

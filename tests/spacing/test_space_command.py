@@ -27,6 +27,29 @@ def test_space_int8_restores_the_learned_spaces(tiny_tagger, tmp_path):
     assert output_path.read_text(encoding="utf-8").splitlines() == SPACED_TEXTS
 
 
+def test_space_passes_the_decision_on(tiny_tagger, tmp_path, monkeypatch):
+    import hf_seq.spacing.restore as restore
+
+    decisions, original = [], restore.restore_spacing
+
+    def recording_restore(*args, **kwargs):
+        decisions.append(kwargs["decision"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(restore, "restore_spacing", recording_restore)
+    input_path = tmp_path / "in.txt"
+    input_path.write_text("".join(remove_spaces(text) + "\n" for text in SPACED_TEXTS), encoding="utf-8")
+    for decision in ("expected_f1", None):
+        output_path = tmp_path / f"out-{decision}.txt"
+        options = ["--decision", decision] if decision else []
+        space(["--model", str(tiny_tagger), "--input", str(input_path), "--output", str(output_path), *options])
+        written = output_path.read_text(encoding="utf-8").splitlines()
+        assert [remove_spaces(line) for line in written] == [remove_spaces(text) for text in SPACED_TEXTS]
+    assert decisions == ["expected_f1", "argmax"]
+    with pytest.raises(SystemExit, match="unknown decision 'best'"):
+        space(["--model", str(tiny_tagger), "--input", str(input_path), "--decision", "best"])
+
+
 def test_space_reads_stdin_and_writes_stdout(tiny_tagger, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("이영화정말재밌어요\r\n".encode())))
     space(["--model", str(tiny_tagger)])
@@ -101,6 +124,25 @@ def test_train_spacing_trains_a_tagger_then_a_seq2seq_model_on_its_tokenizer(tmp
     assert [remove_spaces(line) for line in written] == [remove_spaces(text) for text in SPACED_TEXTS]
 
 
+def test_train_spacing_distils_teachers(tiny_tagger, tmp_path):
+    from hf_seq.spacing.cli import train_spacing
+
+    train_file = tmp_path / "train.txt"
+    train_file.write_text("\n".join(SPACED_TEXTS) + "\n", encoding="utf-8")
+    small = ["--embedding_size", "8", "--hidden_size", "8", "--max_steps", "2", "--batch_size", "4"]
+    for name, weight in [("default", []), ("weighted", ["--distillation_weight", "0.8"])]:
+        output_dir = tmp_path / name
+        train_spacing(
+            ["--train_file", str(train_file), "--output_dir", str(output_dir), "--teachers", str(tiny_tagger)]
+            + [*weight, *small]
+        )
+        run_info = json.loads((output_dir / "run_info.json").read_text())["hyperparameters"]
+        assert run_info["teachers"] == [str(tiny_tagger)]
+        assert run_info["distillation_weight"] == (0.8 if weight else 0.5)
+        # the teacher's tokenizer, not one trained anew (--vocab_size is left at 3000)
+        assert (output_dir / "tokenizer.json").read_text() == (tiny_tagger / "tokenizer.json").read_text()
+
+
 def test_train_spacing_refuses_bad_tagger_options_before_any_work(tmp_path, monkeypatch):
     from hf_seq.spacing import tagger
     from hf_seq.spacing.cli import train_spacing
@@ -125,12 +167,15 @@ def test_train_spacing_refuses_bad_tagger_options_before_any_work(tmp_path, monk
             ["--train_file", str(train_file), "--output_dir", str(output_dir), "--architecture", "seq2seq"]
             + ["--tokenizer", "x", "--dropout", "0"]
         )
-    for option, value in [("--token_classifier_context", "mean"), ("--loss_weighting", "review")]:
+    tagger_options = [("--token_classifier_context", "mean"), ("--loss_weighting", "review"), ("--teachers", "t")]
+    for option, value in tagger_options:
         with pytest.raises(SystemExit, match=f"{option} is a tagger option"):
             train_spacing(
                 ["--train_file", str(train_file), "--output_dir", str(output_dir), "--architecture", "seq2seq"]
                 + ["--tokenizer", "x", option, value]
             )
+    with pytest.raises(SystemExit, match="--distillation_weight needs --teachers"):
+        train_spacing(["--train_file", str(train_file), "--output_dir", str(output_dir), "--distillation_weight", "1"])
     with pytest.raises(SystemExit, match="train-spacing: error: .*unknown loss_weighting 'token'"):
         train_spacing(["--train_file", str(train_file), "--output_dir", str(output_dir), "--loss_weighting", "token"])
     assert not output_dir.exists()
