@@ -229,19 +229,19 @@ def train_spacing_tagger(
     if isinstance(distillation_weight, bool) or not 0 <= distillation_weight <= 1:
         raise ValueError(f"distillation_weight must be between 0 and 1, got {distillation_weight!r}")
     teacher_folders = [os.fspath(teacher) for teacher in teachers or []]
-    teacher_models = [_saved_tagger(folder) for folder in teacher_folders]
+    saved_teachers = [_saved_tagger(folder) for folder in teacher_folders]
     if model is None:  # a bad cell or field fails before any tokenizer training or encoding
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
         built_config(CELLS[cell][0], config_overrides or {})
     started = time.perf_counter()
     if tokenizer is None:  # a saved tagger's own, else the teachers', else one trained on the training targets
-        tokenizer = model if model is not None else (teacher_folders or [None])[0]
+        tokenizer = model if model is not None else (saved_teachers[0].tokenizer if saved_teachers else None)
     if tokenizer is None:
         tokenizer = train_character_tokenizer(train_dataset["target"], vocab_size)
     tokenizer = load_tokenizer(tokenizer)
-    for folder in teacher_folders:
-        if load_tokenizer(folder).get_vocab() != tokenizer.get_vocab():
+    for folder, teacher in zip(teacher_folders, saved_teachers):
+        if teacher.tokenizer.get_vocab() != tokenizer.get_vocab():
             raise ValueError(f"teacher {folder} has another vocabulary than the tagger's: give its tokenizer")
     train_features = encode_for_tagging(train_dataset, tokenizer, max_length)
     eval_features = encode_for_tagging(eval_dataset, tokenizer, max_length) if eval_dataset is not None else None
@@ -277,10 +277,10 @@ def train_spacing_tagger(
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
-    if teacher_models:
+    if saved_teachers:
         trainer_class = DistillationTrainer
         loss_options = {
-            "teachers": teacher_models,
+            "teachers": [teacher.model for teacher in saved_teachers],
             "distillation_weight": distillation_weight,
             "loss_weighting": loss_weighting,
         }
@@ -348,7 +348,7 @@ def _tagger_model(model, tokenizer, cell, config_overrides):
     if model is None:
         config = tagger_config(tokenizer, cell, **(config_overrides or {}))
         return CELLS[cell][1](config)
-    tagger = _saved_tagger(os.fspath(model))
+    tagger = _saved_tagger(os.fspath(model)).model
     if tagger.config.vocab_size != len(tokenizer):
         raise ValueError(
             f"{model} is a tagger for another vocabulary (vocab_size {tagger.config.vocab_size}, tokenizer "
@@ -358,17 +358,14 @@ def _tagger_model(model, tokenizer, cell, config_overrides):
 
 
 def _saved_tagger(folder):
-    """The spacing tagger saved in `folder`; an error naming the folder when it holds none."""
-    from transformers import AutoModelForTokenClassification
+    """The spacing tagger saved in `folder` and its tokenizer, as `restore.load_spacing_model` loads them (naming a
+    folder that holds no spacing model); a seq2seq spacing model is refused."""
+    from .restore import load_spacing_model  # restore imports this module
 
-    import hf_seq  # noqa: F401  (registers hf-seq's model families with the Auto classes)
-
-    if not os.path.isfile(os.path.join(folder, "config.json")):
-        raise FileNotFoundError(f"{folder} holds no config.json: give a folder saved by train_spacing_tagger")
-    tagger = AutoModelForTokenClassification.from_pretrained(folder)
-    if tagger.config.num_labels != len(LABELS):
-        raise ValueError(f"{folder} is not a spacing tagger ({tagger.config.num_labels} labels, a tagger has 2)")
-    return tagger
+    saved = load_spacing_model(folder)
+    if saved.is_seq2seq:
+        raise ValueError(f"{folder} is a seq2seq spacing model: give a folder saved by train_spacing_tagger")
+    return saved
 
 
 def _remove_checkpoints(output_dir):
