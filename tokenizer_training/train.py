@@ -20,9 +20,11 @@ recurrent state one step to settle); classifiers are unaffected. LM pipelines th
 template from those two flags; pass both).
 """
 
+import functools
 import json
 import os
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 
 import tokenizers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -136,7 +138,9 @@ def train_tokenizer(
         algorithm: "bpe" (byte-fallback BPE, the default), "char" (characters only) or "word" (whole words).
         vocab_size: the vocabulary size including special and byte tokens. For bpe it must leave room for the
             special tokens, the 256 byte tokens and every distinct character of the corpus (or `limit_alphabet`);
-            for char it caps the number of characters kept (the rest fall back to bytes).
+            for char it caps the number of characters kept (the rest fall back to bytes). Where characters are cut,
+            the most frequent are kept, equally frequent ones in code-point order, so a corpus always gives the same
+            vocabulary (the corpus is then read once more to count them).
         min_frequency: how often a pair (bpe) or word (word) must occur to enter the vocabulary.
         normalization: "nfc" (default), "nfkc" or "none"; see `tokenizer_training.normalization`.
         limit_alphabet: bpe only: keep only this many most frequent characters; rarer ones are encoded as bytes.
@@ -167,10 +171,18 @@ def train_tokenizer(
         check_output_dir(output_dir, overwrite)
 
     backend = build_tokenizer(algorithm, normalization, unk_token)
-    trainer = _build_trainer(
-        algorithm, vocab_size, min_frequency, list(special_tokens.values()), limit_alphabet, show_progress
+    # The trainer is built once the alphabet is known (`_train_on_corpus`).
+    build_trainer = functools.partial(
+        _build_trainer,
+        algorithm,
+        vocab_size,
+        min_frequency,
+        list(special_tokens.values()),
+        limit_alphabet,
+        show_progress,
     )
-    corpus = _train_on_corpus(backend, trainer, files, texts, dataset, text_column)
+    alphabet_size = _alphabet_size(algorithm, vocab_size, len(special_tokens), limit_alphabet)
+    corpus = _train_on_corpus(backend, build_trainer, alphabet_size, files, texts, dataset, text_column)
     if algorithm != "word":
         backend = _byte_tokens_as_plain_vocabulary(backend)
         _check_vocabulary_fits(backend, vocab_size, len(special_tokens))
@@ -236,12 +248,18 @@ def _check_arguments(
         raise ValueError(f"model_max_length must be a positive integer, got {model_max_length}.")
 
 
-def _train_on_corpus(backend, trainer, files, texts, dataset, text_column) -> dict:
-    """Train `backend` on the one corpus given; returns what training_info.json records of that corpus."""
+def _train_on_corpus(backend, build_trainer, alphabet_size, files, texts, dataset, text_column) -> dict:
+    """Train `backend` on the one corpus given; returns what training_info.json records of that corpus.
+
+    `build_trainer(initial_alphabet)` makes the trainer. With an `alphabet_size`, the corpus is read once first to
+    give it the alphabet (`most_frequent_characters`): the trainer's own cut of the alphabet keeps a random choice
+    among equally frequent characters, so one corpus gave another vocabulary from one run to the next.
+    """
     if files is not None and text_column is None:
         paths = check_text_files(files)
-        # tokenizers reads and counts the files itself, in parallel (no Python loop over lines).
-        backend.train([str(path) for path in paths], trainer=trainer)
+        alphabet = None if alphabet_size is None else most_frequent_characters(backend, _lines(paths), alphabet_size)
+        # tokenizers reads and counts the files itself, in parallel.
+        backend.train([str(path) for path in paths], trainer=build_trainer(alphabet))
         return {"files": [str(path) for path in paths]}
     if files is not None:
         paths = check_text_files(files)
@@ -251,11 +269,56 @@ def _train_on_corpus(backend, trainer, files, texts, dataset, text_column) -> di
         corpus = {"dataset_rows": len(dataset), "text_column": text_column}
     else:
         corpus = {"texts": "iterable of strings"}
-    checked_texts = CheckedTexts(texts if texts is not None else iter_dataset_texts(dataset, text_column))
-    backend.train_from_iterator(checked_texts, trainer=trainer)
+    if texts is not None and alphabet_size is not None and iter(texts) is texts:
+        texts = list(CheckedTexts(texts))  # an iterator gives its texts once; the alphabet and the training read twice
+    alphabet = None
+    if alphabet_size is not None:
+        alphabet = most_frequent_characters(backend, _corpus_texts(texts, dataset, text_column), alphabet_size)
+    checked_texts = _corpus_texts(texts, dataset, text_column)
+    backend.train_from_iterator(checked_texts, trainer=build_trainer(alphabet))
     if checked_texts.non_blank_count == 0:
         raise ValueError("Empty corpus: the training texts contain no non-blank string.")
     return corpus
+
+
+def _corpus_texts(texts, dataset, text_column) -> CheckedTexts:
+    return CheckedTexts(texts if texts is not None else iter_dataset_texts(dataset, text_column))
+
+
+def _lines(paths) -> Iterator[str]:
+    for path in paths:
+        with open(path, encoding="utf-8") as lines:
+            yield from lines
+
+
+def _alphabet_size(algorithm, vocab_size, num_special_tokens, limit_alphabet) -> int | None:
+    """How many characters the vocabulary keeps, where it keeps only the most frequent ones (None: all of them)."""
+    if algorithm == "char":
+        return vocab_size - num_special_tokens - len(BYTE_TOKENS)
+    return limit_alphabet if algorithm == "bpe" else None
+
+
+def most_frequent_characters(backend: Tokenizer, texts: Iterable[str], size: int) -> list[str]:
+    """The `size` characters that `backend`'s trainer sees most often in `texts` (after its normaliser and
+    pre-tokenizer, so the word-boundary marker counts too); equally frequent ones in code-point order."""
+    counts = Counter()
+    for chunk in _chunks(filter(None, map(backend.normalizer.normalize_str, texts)), 1000):
+        # Texts joined by a space pre-tokenize as they do one by one (the space becomes the next text's "▁"), in far
+        # fewer calls.
+        counts.update("".join(piece for piece, _ in backend.pre_tokenizer.pre_tokenize_str(" ".join(chunk))))
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [character for character, _ in ranked[:size]]
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _check_vocabulary_fits(backend, vocab_size, num_special_tokens):
@@ -289,7 +352,9 @@ def model_config_kwargs(tokenizer, require_special_tokens: bool = True) -> dict[
     return kwargs
 
 
-def _build_trainer(algorithm, vocab_size, min_frequency, special_tokens, limit_alphabet, show_progress):
+def _build_trainer(
+    algorithm, vocab_size, min_frequency, special_tokens, limit_alphabet, show_progress, initial_alphabet=None
+):
     if algorithm == "word":
         return trainers.WordLevelTrainer(
             vocab_size=vocab_size,
@@ -301,18 +366,17 @@ def _build_trainer(algorithm, vocab_size, min_frequency, special_tokens, limit_a
     reserved_tokens = special_tokens + BYTE_TOKENS
     if algorithm == "char":
         # No merges: the vocabulary is the most frequent characters that fit (vocab_size=0 stops before merging).
-        return trainers.BpeTrainer(
-            vocab_size=0,
-            special_tokens=reserved_tokens,
-            limit_alphabet=vocab_size - len(reserved_tokens),
-            show_progress=show_progress,
-        )
+        limit_alphabet, vocab_size, min_frequency = vocab_size - len(reserved_tokens), 0, 0
+    # The trainer keeps an initial alphabet whole and cuts only the other characters, so an initial alphabet of
+    # limit_alphabet characters is exactly the alphabet it keeps.
+    alphabet = {} if limit_alphabet is None else {"limit_alphabet": limit_alphabet}
     return trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
         special_tokens=reserved_tokens,
         show_progress=show_progress,
-        **({"limit_alphabet": limit_alphabet} if limit_alphabet is not None else {}),
+        initial_alphabet=initial_alphabet or [],
+        **alphabet,
     )
 
 

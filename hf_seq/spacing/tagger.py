@@ -135,23 +135,63 @@ class DistillationTrainer(Trainer):
     """`Trainer` for a tagger learning from teacher taggers as well as from the labels: its loss is
     `distillation_loss` against the mean of the teachers' probabilities (the teachers run without gradients)."""
 
-    def __init__(self, *args, teachers, distillation_weight: float, loss_weighting: str, **kwargs):
+    def __init__(
+        self,
+        *args,
+        teachers,
+        distillation_weight: float,
+        loss_weighting: str,
+        teacher_id_maps: list | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.teachers = [teacher.to(self.args.device).eval() for teacher in teachers]
+        # One `teacher_ids` map (or None) per teacher: the tagger's ids in that teacher's vocabulary.
+        id_maps = teacher_id_maps or [None] * len(teachers)
+        self.teacher_id_maps = [None if ids is None else ids.to(self.args.device) for ids in id_maps]
         self.distillation_weight = distillation_weight
         self.loss_weighting = loss_weighting
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        model_inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
-        outputs = model(**model_inputs)
-        with torch.no_grad():
-            teacher_probabilities = torch.stack(
-                [teacher(**model_inputs).logits.float().softmax(dim=-1) for teacher in self.teachers]
-            ).mean(dim=0)
+        input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
+        outputs = model(input_ids=input_ids, attention_mask=attention_mask)
         loss = distillation_loss(
-            outputs.logits, inputs["labels"], teacher_probabilities, self.distillation_weight, self.loss_weighting
+            outputs.logits,
+            inputs["labels"],
+            self.teacher_probabilities(input_ids, attention_mask),
+            self.distillation_weight,
+            self.loss_weighting,
         )
         return (loss, outputs) if return_outputs else loss
+
+    @torch.no_grad()
+    def teacher_probabilities(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The mean of the teachers' probabilities on a batch of the tagger's ids, each teacher reading it in its
+        own ids."""
+        probabilities = []
+        for teacher, id_map in zip(self.teachers, self.teacher_id_maps):
+            teacher_input_ids = input_ids if id_map is None else id_map[input_ids]
+            logits = teacher(input_ids=teacher_input_ids, attention_mask=attention_mask).logits
+            probabilities.append(logits.float().softmax(dim=-1))
+        return torch.stack(probabilities).mean(dim=0)
+
+
+def teacher_ids(tokenizer, teacher_tokenizer) -> torch.Tensor | None:
+    """For each id of `tokenizer`, the id of the same token in `teacher_tokenizer` (its `<unk>` where it lacks it),
+    so a teacher with another character vocabulary reads the tagger's batches as its own characters; None when the
+    two vocabularies agree. A character outside the tagger's vocabulary reaches the teacher as `<unk>`."""
+    vocabulary, teacher_vocabulary = tokenizer.get_vocab(), teacher_tokenizer.get_vocab()
+    if vocabulary == teacher_vocabulary:
+        return None
+    unk_token_id = teacher_tokenizer.unk_token_id
+    if unk_token_id is None:
+        raise ValueError(
+            "a teacher's tokenizer has another vocabulary than the tagger's and no unk token: give its tokenizer"
+        )
+    ids = torch.full((max(vocabulary.values()) + 1,), unk_token_id, dtype=torch.long)
+    for token, index in vocabulary.items():
+        ids[index] = teacher_vocabulary.get(token, unk_token_id)
+    return ids
 
 
 def tagger_config(tokenizer, cell: str = "gru", **overrides):
@@ -216,8 +256,9 @@ def train_spacing_tagger(
         loss_weighting: "gap" (the model's loss: every gap of the batch weighs alike) or "review"
             (`review_weighted_loss`: every review weighs alike, as in the space F1 averaged over reviews).
         teachers: tagger folders to distil: the loss becomes `distillation_loss` against the mean of their
-            probabilities, with `distillation_weight` (0: the labels only, 1: the teachers only). They must share the
-            tokenizer, which is then the default one.
+            probabilities, with `distillation_weight` (0: the labels only, 1: the teachers only). The first teacher's
+            tokenizer is the default one; a teacher with another vocabulary reads the same characters through its own
+            ids (`teacher_ids`).
         eval_steps: evaluate (and keep the best checkpoint) every this many steps; by default once per epoch.
         overwrite: replace a non-empty `output_dir`.
     """
@@ -240,9 +281,7 @@ def train_spacing_tagger(
     if tokenizer is None:
         tokenizer = train_character_tokenizer(train_dataset["target"], vocab_size)
     tokenizer = load_tokenizer(tokenizer)
-    for folder, teacher in zip(teacher_folders, saved_teachers):
-        if teacher.tokenizer.get_vocab() != tokenizer.get_vocab():
-            raise ValueError(f"teacher {folder} has another vocabulary than the tagger's: give its tokenizer")
+    teacher_id_maps = [teacher_ids(tokenizer, teacher.tokenizer) for teacher in saved_teachers]
     train_features = encode_for_tagging(train_dataset, tokenizer, max_length)
     eval_features = encode_for_tagging(eval_dataset, tokenizer, max_length) if eval_dataset is not None else None
 
@@ -281,6 +320,7 @@ def train_spacing_tagger(
         trainer_class = DistillationTrainer
         loss_options = {
             "teachers": [teacher.model for teacher in saved_teachers],
+            "teacher_id_maps": teacher_id_maps,
             "distillation_weight": distillation_weight,
             "loss_weighting": loss_weighting,
         }

@@ -17,7 +17,7 @@ from hf_seq.spacing import (
     train_spacing_tagger,
 )
 from hf_seq.spacing.restore import expected_f1_spaces
-from hf_seq.spacing.tagger import IGNORED, distillation_loss, review_weighted_loss
+from hf_seq.spacing.tagger import IGNORED, distillation_loss, review_weighted_loss, teacher_ids
 from tests.spacing.conftest import SPACED_TEXTS
 
 
@@ -218,7 +218,38 @@ def test_distillation_names_bad_teachers_and_weights_before_any_work(tiny_tagger
         train_spacing_tagger(pairs, output_dir=tmp_path / "out", teachers=[tiny_tagger], distillation_weight=1.5)
     with pytest.raises(FileNotFoundError, match="holds no config.json"):
         train_spacing_tagger(pairs, output_dir=tmp_path / "out", teachers=[tmp_path])
-    other_tokenizer = train_character_tokenizer(["다른 글자들"], vocab_size=280, output_dir=tmp_path / "tokenizer")
-    with pytest.raises(ValueError, match="has another vocabulary than the tagger's"):
-        train_spacing_tagger(pairs, output_dir=tmp_path / "out", teachers=[tiny_tagger], tokenizer=other_tokenizer)
     assert not (tmp_path / "out").exists()
+
+
+def test_teacher_ids_give_the_teacher_the_same_characters_in_its_own_ids():
+    tokenizer = train_character_tokenizer(["가나 다라 봙"], vocab_size=300)
+    teacher_tokenizer = train_character_tokenizer(["!#$ 가나 다라"], vocab_size=300)  # earlier characters shift ids
+    id_map = teacher_ids(tokenizer, teacher_tokenizer)
+    tagger_ids = torch.tensor(CharacterIds(tokenizer)("가나다라봙"))
+    assert id_map[tagger_ids].tolist() == CharacterIds(teacher_tokenizer)("가나다라봙")
+    assert id_map[tagger_ids].tolist() != tagger_ids.tolist()
+    assert id_map[tokenizer.pad_token_id] == teacher_tokenizer.pad_token_id
+    assert teacher_ids(tokenizer, tokenizer) is None
+
+
+def test_a_teacher_with_another_vocabulary_is_distilled_through_its_own_ids(tiny_tagger, tmp_path):
+    # The tagger's vocabulary numbers the same characters differently from the teacher's: read with the tagger's ids,
+    # the teacher would see other characters and teach nothing.
+    texts = [remove_spaces(text) for text in SPACED_TEXTS]
+    tokenizer = train_character_tokenizer(["!#$%&()*+", *SPACED_TEXTS], vocab_size=400)
+    assert teacher_ids(tokenizer, load_spacing_model(tiny_tagger).tokenizer) is not None
+    small = {"embedding_size": 16, "hidden_size": 32, "embedding_dropout": 0.0, "output_dropout": 0.0}
+    train_spacing_tagger(
+        spacing_pairs(texts * 8),
+        output_dir=tmp_path / "distilled",
+        tokenizer=tokenizer,
+        teachers=[tiny_tagger],
+        distillation_weight=1.0,
+        config_overrides=small,
+        max_steps=80,
+        batch_size=8,
+        learning_rate=1e-2,
+        logging_steps=1000,
+        seed=0,
+    )
+    assert spacing_scores(restore_spacing(texts, model=tmp_path / "distilled"), SPACED_TEXTS)["space_f1"] >= 0.9

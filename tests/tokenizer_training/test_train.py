@@ -195,6 +195,22 @@ def test_char_level_vocabulary_is_single_characters():
     assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text
 
 
+@pytest.mark.parametrize(
+    ("algorithm", "settings"),
+    [("char", {"vocab_size": 4 + 256 + 9}), ("bpe", {"vocab_size": 400, "limit_alphabet": 9})],
+)
+def test_the_alphabet_keeps_equally_frequent_characters_in_code_point_order(tmp_path, algorithm, settings):
+    # 28 characters seen once each and the word-boundary marker: only 9 fit, so 8 of the ties are kept.
+    text = "하파타카차자아사바마라다나가 PONMLKJIHGFEDCBA"
+    corpus_file = tmp_path / "corpus.txt"
+    corpus_file.write_text(text + "\n", encoding="utf-8")
+    expected = ["▁", *"ABCDEFGH"]
+    for corpus in ({"texts": [text]}, {"texts": iter([text])}, {"files": [corpus_file]}):
+        tokenizer = train_tokenizer(algorithm=algorithm, min_frequency=0, **corpus, **settings)
+        characters = sorted(token for token in tokenizer.get_vocab() if len(token) == 1)
+        assert characters == sorted(expected), corpus
+
+
 def test_word_level_keeps_whole_words_and_maps_unseen_words_to_unk():
     lines = REVIEWS_TRAIN.read_text(encoding="utf-8").splitlines()
     tokenizer = train_tokenizer(texts=lines, algorithm="word", vocab_size=3000)
