@@ -140,7 +140,7 @@ def train_tokenizer(
             special tokens, the 256 byte tokens and every distinct character of the corpus (or `limit_alphabet`);
             for char it caps the number of characters kept (the rest fall back to bytes). Where characters are cut,
             the most frequent are kept, equally frequent ones in code-point order, so a corpus always gives the same
-            vocabulary (the corpus is then read once more to count them).
+            vocabulary (the corpus is then read once more to count them; an iterator's texts are held in memory for it).
         min_frequency: how often a pair (bpe) or word (word) must occur to enter the vocabulary.
         normalization: "nfc" (default), "nfkc" or "none"; see `tokenizer_training.normalization`.
         limit_alphabet: bpe only: keep only this many most frequent characters; rarer ones are encoded as bytes.
