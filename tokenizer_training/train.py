@@ -171,6 +171,7 @@ def train_tokenizer(
         check_output_dir(output_dir, overwrite)
 
     backend = build_tokenizer(algorithm, normalization, unk_token)
+    alphabet_size = _alphabet_size(algorithm, vocab_size, len(special_tokens), limit_alphabet)
     # The trainer is built once the alphabet is known (`_train_on_corpus`).
     build_trainer = functools.partial(
         _build_trainer,
@@ -178,10 +179,9 @@ def train_tokenizer(
         vocab_size,
         min_frequency,
         list(special_tokens.values()),
-        limit_alphabet,
+        alphabet_size,
         show_progress,
     )
-    alphabet_size = _alphabet_size(algorithm, vocab_size, len(special_tokens), limit_alphabet)
     corpus = _train_on_corpus(backend, build_trainer, alphabet_size, files, texts, dataset, text_column)
     if algorithm != "word":
         backend = _byte_tokens_as_plain_vocabulary(backend)
@@ -353,8 +353,10 @@ def model_config_kwargs(tokenizer, require_special_tokens: bool = True) -> dict[
 
 
 def _build_trainer(
-    algorithm, vocab_size, min_frequency, special_tokens, limit_alphabet, show_progress, initial_alphabet=None
+    algorithm, vocab_size, min_frequency, special_tokens, alphabet_size, show_progress, initial_alphabet=None
 ):
+    """The trainer of `algorithm`; for char and bpe, keeping `alphabet_size` characters (`_alphabet_size`; None: all),
+    `initial_alphabet` first."""
     if algorithm == "word":
         return trainers.WordLevelTrainer(
             vocab_size=vocab_size,
@@ -365,11 +367,11 @@ def _build_trainer(
     # Listing the byte tokens right after the special tokens is how the trainer reserves their ids up front.
     reserved_tokens = special_tokens + BYTE_TOKENS
     if algorithm == "char":
-        # No merges: the vocabulary is the most frequent characters that fit (vocab_size=0 stops before merging).
-        limit_alphabet, vocab_size, min_frequency = vocab_size - len(reserved_tokens), 0, 0
+        # No merges: the vocabulary is the alphabet alone (vocab_size=0 stops before merging).
+        vocab_size, min_frequency = 0, 0
     # The trainer keeps an initial alphabet whole and cuts only the other characters, so an initial alphabet of
-    # limit_alphabet characters is exactly the alphabet it keeps.
-    alphabet = {} if limit_alphabet is None else {"limit_alphabet": limit_alphabet}
+    # alphabet_size characters is exactly the alphabet it keeps.
+    alphabet = {} if alphabet_size is None else {"limit_alphabet": alphabet_size}
     return trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
