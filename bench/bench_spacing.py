@@ -77,7 +77,9 @@ def markdown_table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_dir", default=os.environ.get("HF_SEQ_REVIEWS_LM"), help="reviews_lm folder")
-    parser.add_argument("--split", default="test", help="which file of data_dir: test (default) or valid")
+    parser.add_argument(
+        "--split", default="test", help="which file of data_dir, without .txt: test (default), valid, ..."
+    )
     parser.add_argument("--tagger", nargs="*", default=[], help="spacing tagger folders")
     parser.add_argument("--seq2seq", nargs="*", default=[], help="seq2seq spacing model folders")
     parser.add_argument("--seq2seq_max_texts", type=int, help="score seq2seq models on the first N reviews only")

@@ -16,7 +16,7 @@ from .data import (
     spacing_pairs,
 )
 from .metrics import positions_f1, space_positions, spacing_scores
-from .restore import SpacingModel, expected_f1_spaces, load_spacing_model, restore_spacing
+from .restore import SpacingModel, expected_f1_spaces, load_spacing_model, restore_spacing, space_probabilities
 from .tagger import CharacterIds, encode_for_tagging, train_character_tokenizer, train_spacing_tagger
 
 
@@ -36,6 +36,7 @@ __all__ = [
     "restore_spacing",
     "space_labels",
     "space_positions",
+    "space_probabilities",
     "spaced_text",
     "spacing_pairs",
     "spacing_scores",

@@ -111,21 +111,15 @@ def restore_spacing(
             (per text, the spaces that maximise its expected space F1 under the tagger's probabilities: more
             spaces where the tagger is unsure).
     """
-    single = isinstance(texts, str)
-    texts = [texts] if single else list(texts)
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{index}] is {type(text).__name__}, not a string: give texts as strings")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    single, texts = isinstance(texts, str), _checked_texts(texts)
+    _check_batch_size(batch_size)
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}: choose one of {', '.join(DECISIONS)}")
     spacing_model = load_spacing_model(model, int8=int8)
     if spacing_model.is_seq2seq and decision != "argmax":
         raise ValueError(f"decision={decision!r} is for taggers: a seq2seq model decides as it decodes; leave it out")
     characters = [remove_spaces(text) for text in texts]
-    order = sorted(range(len(texts)), key=lambda index: len(characters[index]))
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    batches = _length_sorted_batches(characters, batch_size)
     if show_progress:
         from tqdm.auto import tqdm
 
@@ -142,6 +136,56 @@ def restore_spacing(
     return restored[0] if single else restored
 
 
+def space_probabilities(texts, model: "str | os.PathLike | SpacingModel", batch_size: int = 64, int8: bool = False):
+    """Per text, a tagger's probability of a space after each of its characters (a list of floats for a string,
+    a list of such lists for a list of strings).
+
+    Whitespace already in a text is removed first, so the i-th value is the gap after the i-th character of
+    `remove_spaces(text)`; the last value is the tagger's own too, though `restore_spacing` never puts a space
+    there. `restore_spacing(..., decision="argmax")` spaces exactly the gaps whose probability is above 0.5.
+
+    Args:
+        texts: a string or a list of strings.
+        model: a folder saved by `train_spacing_tagger`, or a loaded `SpacingModel` of a tagger.
+        batch_size: texts per forward pass (sorted by length first, as in `restore_spacing`).
+        int8: run the tagger quantised to dynamic int8 on the CPU.
+    """
+    single, texts = isinstance(texts, str), _checked_texts(texts)
+    _check_batch_size(batch_size)
+    spacing_model = load_spacing_model(model, int8=int8)
+    if spacing_model.is_seq2seq:
+        raise ValueError("space_probabilities needs a spacing tagger: a seq2seq model gives no probability per gap")
+    characters = [remove_spaces(text) for text in texts]
+    probabilities = [[] for _ in texts]
+    for batch in _length_sorted_batches(characters, batch_size):
+        batch_characters = [characters[index] for index in batch]
+        logits, _ = _tagger_logits(spacing_model, batch_characters)
+        rows = logits.float().softmax(dim=-1)[..., 1].tolist()
+        for index, text, row in zip(batch, batch_characters, rows):
+            probabilities[index] = row[: len(text)]
+    return probabilities[0] if single else probabilities
+
+
+def _checked_texts(texts) -> list[str]:
+    """`texts` as a list (a string becomes a list of one); an error naming the first item that is no string."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] is {type(text).__name__}, not a string: give texts as strings")
+    return texts
+
+
+def _check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def _length_sorted_batches(characters: list[str], batch_size: int) -> list[list[int]]:
+    """The indices of the texts, sorted by length and cut into batches (so batches carry little padding)."""
+    order = sorted(range(len(characters)), key=lambda index: len(characters[index]))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def _padded_batch(id_rows, pad_token_id):
     """`input_ids` and `attention_mask` of rows padded on the right (one id at least, so empty texts still run)."""
     length = max(1, max(len(ids) for ids in id_rows))
@@ -156,17 +200,23 @@ def _padded_batch(id_rows, pad_token_id):
 def _restore_with_tagger(spacing_model: SpacingModel, batch_characters: list[str], decision: str) -> list[str]:
     """A space after each character the tagger labels `space` (`decision="argmax"`), or after the characters
     `expected_f1_spaces` picks from the tagger's probabilities."""
-    id_rows = [spacing_model.character_ids(text) for text in batch_characters]
-    input_ids, attention_mask = _padded_batch(id_rows, spacing_model.tokenizer.pad_token_id)
-    with torch.inference_mode():
-        logits = spacing_model.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    logits, attention_mask = _tagger_logits(spacing_model, batch_characters)
     if decision == "expected_f1":
         lengths = attention_mask.sum(dim=-1, keepdim=True)
-        gaps = torch.arange(input_ids.shape[-1]) < lengths - 1  # a gap after each character but the last
+        gaps = torch.arange(attention_mask.shape[-1]) < lengths - 1  # a gap after each character but the last
         labels = expected_f1_spaces(logits.float().softmax(dim=-1)[..., 1], gaps).long().tolist()
     else:
         labels = logits.argmax(dim=-1).tolist()
     return [spaced_text(text, row[: len(text)]) for text, row in zip(batch_characters, labels)]
+
+
+def _tagger_logits(spacing_model: SpacingModel, batch_characters: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tagger's logits for a batch of texts (padded on the right), and the batch's attention mask."""
+    id_rows = [spacing_model.character_ids(text) for text in batch_characters]
+    input_ids, attention_mask = _padded_batch(id_rows, spacing_model.tokenizer.pad_token_id)
+    with torch.inference_mode():
+        logits = spacing_model.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    return logits, attention_mask
 
 
 def expected_f1_spaces(space_probabilities: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:

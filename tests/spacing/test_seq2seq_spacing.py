@@ -2,7 +2,13 @@ import random
 
 import pytest
 
-from hf_seq.spacing import remove_spaces, restore_spacing, spacing_pairs, train_character_tokenizer
+from hf_seq.spacing import (
+    remove_spaces,
+    restore_spacing,
+    space_probabilities,
+    spacing_pairs,
+    train_character_tokenizer,
+)
 from hf_seq.spacing.restore import space_token_id
 from hf_seq.spacing.seq2seq import encode_for_seq2seq, train_spacing_seq2seq
 from tests.spacing.conftest import SPACED_TEXTS
@@ -48,9 +54,11 @@ def test_constrained_seq2seq_never_changes_the_characters(tiny_seq2seq, num_beam
         assert remove_spaces(output) == remove_spaces(text)
 
 
-def test_the_expected_f1_decision_is_refused_for_a_seq2seq_model(tiny_seq2seq):
+def test_the_expected_f1_decision_and_space_probabilities_are_refused_for_a_seq2seq_model(tiny_seq2seq):
     with pytest.raises(ValueError, match="decision='expected_f1' is for taggers"):
         restore_spacing(["가나다"], model=tiny_seq2seq, decision="expected_f1")
+    with pytest.raises(ValueError, match="space_probabilities needs a spacing tagger"):
+        space_probabilities(["가나다"], model=tiny_seq2seq)
 
 
 def test_attention_map_rows_follow_the_constrained_output(tiny_seq2seq, tmp_path):

@@ -11,6 +11,8 @@ from hf_seq.spacing import (
     load_spacing_model,
     remove_spaces,
     restore_spacing,
+    space_probabilities,
+    spaced_text,
     spacing_pairs,
     spacing_scores,
     train_character_tokenizer,
@@ -74,6 +76,27 @@ def test_int8_restores_the_learned_spaces_and_leaves_a_loaded_model_as_it_was(ti
     texts = [remove_spaces(text) for text in SPACED_TEXTS]
     assert restore_spacing(texts, model=quantized) == restore_spacing(texts, model=model) == SPACED_TEXTS
     assert restore_spacing(texts, model=model, int8=True) == SPACED_TEXTS
+
+
+def test_space_probabilities_are_the_gaps_argmax_spaces(tiny_tagger):
+    model = load_spacing_model(tiny_tagger)
+    rng = random.Random(1)
+    texts = SPACED_TEXTS + [random_text(rng) for _ in range(40)] + ["", "가"]
+    probabilities = space_probabilities(texts, model=model, batch_size=5)
+    restored = restore_spacing(texts, model=model, batch_size=5)
+    assert len(probabilities) == len(texts)
+    for text, row, output in zip(texts, probabilities, restored):
+        characters = remove_spaces(text)
+        assert len(row) == len(characters) and all(0.0 <= value <= 1.0 for value in row)
+        assert spaced_text(characters, [value > 0.5 for value in row]) == output
+    assert space_probabilities(SPACED_TEXTS[0], model=model) == pytest.approx(probabilities[0], abs=1e-5)  # one row
+
+
+def test_space_probabilities_name_bad_inputs(tiny_tagger):
+    with pytest.raises(TypeError, match=r"texts\[1\] is int, not a string"):
+        space_probabilities(["가나", 3], model=tiny_tagger)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        space_probabilities(["가나"], model=tiny_tagger, batch_size=0)
 
 
 def approximate_expected_f1(probabilities, chosen):
